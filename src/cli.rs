@@ -1,0 +1,223 @@
+//! Command line: `tfdrift run` (the operator) and `tfdrift hash` (fingerprints).
+//! Every `run` flag can also be set through a `TFDRIFT_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tfdrift",
+    version,
+    about = "Detects drift between what Terraform (or any IaC tool) applied and what is live in Kubernetes",
+    long_about = "Detects drift between what Terraform (or any IaC/GitOps tool) applied and what is \
+live in a Kubernetes cluster. Resources opt in with the label tfdrift.jin.dev/enabled=true and \
+carry their intended state as the annotation tfdrift.jin.dev/spec-hash (computed with \
+`tfdrift hash`). The operator never changes a spec: it reports through annotations, Warning \
+events and Prometheus metrics."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the operator against the cluster of the current kubeconfig (or in-cluster config).
+    Run(RunArgs),
+    /// Print the spec-hash of manifests or live objects (YAML or JSON, multi-document, or a List).
+    Hash(HashArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The kinds the operator can watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+#[value(rename_all = "PascalCase")]
+pub enum WatchedKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Service,
+    ConfigMap,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Address of the Prometheus /metrics endpoint.
+    #[arg(
+        long,
+        env = "TFDRIFT_METRICS_BIND_ADDRESS",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub metrics_bind_address: SocketAddr,
+
+    /// Address of the /healthz and /readyz probes.
+    #[arg(
+        long,
+        env = "TFDRIFT_HEALTH_PROBE_BIND_ADDRESS",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub health_probe_bind_address: SocketAddr,
+
+    /// Elect a leader through a coordination.k8s.io/v1 Lease; only the leader writes.
+    /// Standbys keep their caches warm and report ready.
+    #[arg(long, env = "TFDRIFT_LEADER_ELECT")]
+    pub leader_elect: bool,
+
+    /// Namespace of the leader-election Lease. Default: the pod's own namespace in
+    /// cluster, otherwise the kubeconfig's namespace.
+    #[arg(long, env = "TFDRIFT_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "TFDRIFT_LEADER_ELECTION_ID",
+        default_value = "tfdrift-operator"
+    )]
+    pub leader_election_id: String,
+
+    /// How long a lease is valid without renewal; a standby takes over after it.
+    #[arg(long, env = "TFDRIFT_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub leader_election_lease_duration: Duration,
+
+    /// How long the leader keeps trying to renew before it gives up leadership and exits.
+    #[arg(long, env = "TFDRIFT_LEADER_ELECTION_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub leader_election_renew_deadline: Duration,
+
+    /// Interval between lease acquire/renew attempts.
+    #[arg(long, env = "TFDRIFT_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub leader_election_retry_period: Duration,
+
+    /// Re-check every object this often even without a change (e.g. 30s, 10m, 1h).
+    #[arg(long, env = "TFDRIFT_RESYNC_PERIOD", default_value = "10m", value_parser = parse_duration)]
+    pub resync_period: Duration,
+
+    /// Watch only this namespace. Default: all namespaces.
+    #[arg(long, env = "TFDRIFT_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Kinds to watch, comma-separated. Default: all supported kinds.
+    #[arg(
+        long,
+        env = "TFDRIFT_KINDS",
+        value_delimiter = ',',
+        default_value = "Deployment,StatefulSet,DaemonSet,Service,ConfigMap"
+    )]
+    pub kinds: Vec<WatchedKind>,
+
+    /// Objects reconciled at once, per kind.
+    #[arg(long, env = "TFDRIFT_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// Timeout of every API call the reconciler makes.
+    #[arg(long, env = "TFDRIFT_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub api_timeout: Duration,
+
+    /// Log format; the level is set with RUST_LOG (default info).
+    #[arg(long, env = "TFDRIFT_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// This replica's identity in the Lease and in events. Default: $POD_NAME, else the
+    /// hostname.
+    #[arg(long, env = "TFDRIFT_IDENTITY")]
+    pub identity: Option<String>,
+
+    /// Path to a kubeconfig. Default: $KUBECONFIG, ~/.kube/config, or in-cluster config.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One line per object: `HASH  Kind/namespace/name`.
+    Text,
+    /// A JSON array of {"kind","namespace","name","hash"}.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HashArgs {
+    /// File to read, or - for standard input. YAML or JSON: one object, several YAML
+    /// documents, or a `kind: List` as `kubectl get -o json` prints.
+    #[arg(short = 'f', long = "filename")]
+    pub file: PathBuf,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: OutputFormat,
+
+    /// Print the manifests back with the opt-in label and the spec-hash annotation set,
+    /// ready to apply.
+    #[arg(long, conflicts_with = "output")]
+    pub annotate: bool,
+}
+
+/// Accepts Go-style and friendly durations (`90s`, `10m`, `1h30m`, `2 minutes`) and ISO 8601.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration like 30s, 10m or 1h: {e}"))?;
+    let d = Duration::try_from(d).map_err(|_| format!("{s:?} is negative"))?;
+    if d.is_zero() {
+        return Err(format!("{s:?} must be longer than zero"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn run_defaults_follow_the_design() {
+        let cli = Cli::try_parse_from(["tfdrift", "run"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.metrics_bind_address.to_string(), "0.0.0.0:8080");
+        assert_eq!(args.health_probe_bind_address.to_string(), "0.0.0.0:8081");
+        assert_eq!(args.resync_period, Duration::from_secs(600));
+        assert_eq!(args.kinds.len(), 5);
+        assert!(!args.leader_elect);
+    }
+
+    #[test]
+    fn kinds_parse_comma_separated() {
+        let cli = Cli::try_parse_from(["tfdrift", "run", "--kinds", "Deployment,Service"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            args.kinds,
+            vec![WatchedKind::Deployment, WatchedKind::Service]
+        );
+        assert!(Cli::try_parse_from(["tfdrift", "run", "--kinds", "Pod"]).is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! `tfdrift hash`: fingerprints of manifests or live objects, as text, JSON, or the
+//! manifests themselves annotated with their spec-hash.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::fingerprint::{self, FingerprintError};
+use crate::keys;
+use crate::manifest::{Document, ManifestError, Manifests, RenderError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{position} ({kind}/{name}): not a valid {kind}: {source}")]
+    Decode {
+        position: String,
+        kind: String,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{position} ({kind}/{name}): {source}")]
+    Fingerprint {
+        position: String,
+        kind: String,
+        name: String,
+        #[source]
+        source: FingerprintError,
+    },
+    #[error("{position}: {why}")]
+    Identity { position: String, why: &'static str },
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// One hashed object, as `-o json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hashed {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub hash: String,
+}
+
+impl Hashed {
+    /// `HASH  Kind/namespace/name`, or `Kind/name` without a namespace.
+    pub fn line(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}  {}/{}/{}", self.hash, self.kind, ns, self.name),
+            None => format!("{}  {}/{}", self.hash, self.kind, self.name),
+        }
+    }
+}
+
+/// What hashing the input gave: the hashed objects and a note per skipped one.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub hashed: Vec<Hashed>,
+    pub skipped: Vec<String>,
+}
+
+/// The hash of one object of a supported kind, `None` for any other kind.
+pub fn hash_value(value: &Value) -> Option<Result<String, HashValueError>> {
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    macro_rules! dispatch {
+        ($($ty:ty => $kind:literal, $api:literal;)*) => {
+            match (api_version, kind) {
+                $(($api, $kind) => Some(
+                    serde_json::from_value::<$ty>(value.clone())
+                        .map_err(HashValueError::Decode)
+                        .and_then(|obj| fingerprint::hash(&obj).map_err(HashValueError::Fingerprint)),
+                ),)*
+                _ => None,
+            }
+        };
+    }
+    crate::for_each_kind!(dispatch)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashValueError {
+    #[error("cannot decode: {0}")]
+    Decode(#[source] serde_json::Error),
+    #[error(transparent)]
+    Fingerprint(FingerprintError),
+}
+
+fn identity(doc: &Document) -> Result<(String, Option<String>, String), HashError> {
+    let kind = doc
+        .value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if kind.is_empty() {
+        return Err(HashError::Identity {
+            position: doc.position(),
+            why: "has no kind",
+        });
+    }
+    let meta = doc.value.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_owned);
+    Ok((kind, namespace, name))
+}
+
+/// Hashes every supported object in `manifests`; unsupported kinds are noted, not errors.
+pub fn hash_all(manifests: &Manifests) -> Result<Outcome, HashError> {
+    let mut outcome = Outcome::default();
+    for doc in manifests.objects()? {
+        let (kind, namespace, name) = identity(&doc)?;
+        match hash_value(&doc.value) {
+            None => {
+                let api = doc
+                    .value
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                outcome.skipped.push(format!(
+                    "{}: skipped {kind}/{name} ({api}): not a supported kind",
+                    doc.position()
+                ));
+            }
+            Some(Err(HashValueError::Decode(source))) => {
+                return Err(HashError::Decode {
+                    position: doc.position(),
+                    kind,
+                    name,
+                    source,
+                });
+            }
+            Some(Err(HashValueError::Fingerprint(source))) => {
+                return Err(HashError::Fingerprint {
+                    position: doc.position(),
+                    kind,
+                    name,
+                    source,
+                });
+            }
+            Some(Ok(hash)) => outcome.hashed.push(Hashed {
+                kind,
+                namespace,
+                name,
+                hash,
+            }),
+        }
+    }
+    Ok(outcome)
+}
+
+/// Sets the opt-in label and the spec-hash annotation on every supported object, in
+/// place (inside Lists too). Returns the notes for skipped objects.
+pub fn annotate(manifests: &mut Manifests) -> Result<Vec<String>, HashError> {
+    let outcome = hash_all(manifests)?;
+    let mut hashes = outcome.hashed.into_iter();
+    for doc in &mut manifests.documents {
+        let targets: Vec<&mut Value> = if crate::manifest::is_list(doc) {
+            doc.get_mut("items")
+                .and_then(Value::as_array_mut)
+                .map(|items| items.iter_mut().collect())
+                .unwrap_or_default()
+        } else {
+            vec![doc]
+        };
+        for obj in targets {
+            if hash_value(obj).is_none() {
+                continue;
+            }
+            let Some(h) = hashes.next() else { break };
+            set_opt_in(obj, &h.hash);
+        }
+    }
+    Ok(outcome.skipped)
+}
+
+fn set_opt_in(obj: &mut Value, hash: &str) {
+    let Some(root) = obj.as_object_mut() else {
+        return;
+    };
+    let meta = root
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !meta.is_object() {
+        *meta = Value::Object(Default::default());
+    }
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    for (field, key, value) in [
+        ("labels", keys::ENABLED_LABEL, "true"),
+        ("annotations", keys::SPEC_HASH, hash),
+    ] {
+        let map = meta
+            .entry(field)
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !map.is_object() {
+            *map = Value::Object(Default::default());
+        }
+        if let Some(map) = map.as_object_mut() {
+            map.insert(key.to_owned(), Value::String(value.to_owned()));
+        }
+    }
+}

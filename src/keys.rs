@@ -1,0 +1,31 @@
+//! The names that make up the contract with users: label, annotations, event reasons.
+//!
+//! The `tfdrift.jin.dev` prefix is kept so that resources annotated for the original Go
+//! `tfdrift-operator` keep working.
+
+/// Opt-in label; only the exact value `"true"` opts in.
+pub const ENABLED_LABEL: &str = "tfdrift.jin.dev/enabled";
+pub const ENABLED_SELECTOR: &str = "tfdrift.jin.dev/enabled=true";
+/// Intended state, written by the user, Terraform or CI (`tfdrift hash`).
+pub const SPEC_HASH: &str = "tfdrift.jin.dev/spec-hash";
+/// Verdict: "true", "false" or "unknown".
+pub const DRIFTED: &str = "tfdrift.jin.dev/drifted";
+/// RFC 3339 UTC time drift was first seen.
+pub const DRIFTED_AT: &str = "tfdrift.jin.dev/drifted-at";
+/// The live fingerprint's hash.
+pub const LIVE_HASH: &str = "tfdrift.jin.dev/live-hash";
+
+/// The annotations the operator owns (and removes on opt-out).
+pub const OPERATOR_ANNOTATIONS: [&str; 3] = [DRIFTED, DRIFTED_AT, LIVE_HASH];
+
+/// Field manager of the operator's patches.
+pub const FIELD_MANAGER: &str = "tfdrift";
+/// Event reporting controller.
+pub const REPORTER: &str = "tfdrift.jin.dev/operator";
+
+pub mod reason {
+    pub const DRIFT_DETECTED: &str = "DriftDetected";
+    pub const DRIFT_RESOLVED: &str = "DriftResolved";
+    pub const BASELINE_MISSING: &str = "BaselineMissing";
+    pub const INVALID_BASELINE: &str = "InvalidBaseline";
+}

@@ -1,0 +1,9 @@
+//! tfdrift: detects drift between the intent recorded in a resource's
+//! `tfdrift.jin.dev/spec-hash` annotation and what is live in the cluster.
+
+pub mod cli;
+pub mod fingerprint;
+pub mod hash;
+pub mod keys;
+pub mod manifest;
+pub mod run;
