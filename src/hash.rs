@@ -12,21 +12,13 @@ use crate::manifest::{Document, ManifestError, Manifests, RenderError};
 pub enum HashError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("{position} ({kind}/{name}): not a valid {kind}: {source}")]
-    Decode {
+    /// `object` is `Kind/name` as written.
+    #[error("{position} ({object}): {source}")]
+    Object {
         position: String,
-        kind: String,
-        name: String,
+        object: String,
         #[source]
-        source: serde_json::Error,
-    },
-    #[error("{position} ({kind}/{name}): {source}")]
-    Fingerprint {
-        position: String,
-        kind: String,
-        name: String,
-        #[source]
-        source: FingerprintError,
+        source: Box<HashValueError>,
     },
     #[error("{position}: {why}")]
     Identity { position: String, why: &'static str },
@@ -84,7 +76,7 @@ pub fn hash_value(value: &Value) -> Option<Result<String, HashValueError>> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashValueError {
-    #[error("cannot decode: {0}")]
+    #[error("not a valid object of its kind: {0}")]
     Decode(#[source] serde_json::Error),
     #[error(transparent)]
     Fingerprint(FingerprintError),
@@ -134,20 +126,11 @@ pub fn hash_all(manifests: &Manifests) -> Result<Outcome, HashError> {
                     doc.position()
                 ));
             }
-            Some(Err(HashValueError::Decode(source))) => {
-                return Err(HashError::Decode {
+            Some(Err(source)) => {
+                return Err(HashError::Object {
                     position: doc.position(),
-                    kind,
-                    name,
-                    source,
-                });
-            }
-            Some(Err(HashValueError::Fingerprint(source))) => {
-                return Err(HashError::Fingerprint {
-                    position: doc.position(),
-                    kind,
-                    name,
-                    source,
+                    object: format!("{kind}/{name}"),
+                    source: Box::new(source),
                 });
             }
             Some(Ok(hash)) => outcome.hashed.push(Hashed {

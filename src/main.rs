@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => run_hash(&args),
-        Command::Run(args) => tfdrift::run::main(args),
+        Command::Run(args) => tfdrift::run::main(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,7 +33,7 @@ fn run_hash(args: &HashArgs) -> anyhow::Result<()> {
         std::fs::File::open(&args.file).and_then(|f| f.take(limit).read_to_end(&mut input))
     }
     .with_context(|| format!("cannot read {source}"))?;
-    let mut manifests = Manifests::parse(&input).with_context(|| format!("{source}"))?;
+    let mut manifests = Manifests::parse(&input).with_context(|| source.clone())?;
 
     let mut stdout = std::io::stdout().lock();
     if args.annotate {

@@ -1,5 +1,6 @@
 //! Small normalisation helpers shared by the per-kind fingerprints.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -39,8 +40,13 @@ pub fn sorted(v: Value) -> Value {
     }
 }
 
-/// Sorts `items` by `key`, then by their full canonical JSON so that equal keys still
-/// give one order whatever order they came in.
-pub fn sort_by_key<T: serde::Serialize, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
-    items.sort_by_cached_key(|item| (key(item), serde_json::to_string(item).unwrap_or_default()));
+/// Sorts `items` by `by`, then (only for ties) by their full canonical JSON, so that
+/// equal keys still give one order whatever order they came in.
+pub fn sort_canonical<T: serde::Serialize>(items: &mut [T], by: impl Fn(&T, &T) -> Ordering) {
+    items.sort_by(|a, b| {
+        by(a, b).then_with(|| {
+            let json = |v: &T| serde_json::to_vec(v).unwrap_or_default();
+            json(a).cmp(&json(b))
+        })
+    });
 }

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::canonical::{list, non_empty, sort_by_key, sorted, trimmed_map};
+use super::canonical::{list, non_empty, sort_canonical, sorted, trimmed_map};
 use super::{FingerprintError, Quantity};
 
 /// Volume sources whose `defaultMode` the server sets to 0644 (420) when absent.
@@ -184,14 +184,14 @@ impl PodTemplateFingerprint {
             spec.init_containers.as_deref().unwrap_or_default(),
         )?;
         let mut containers = convert("containers", &spec.containers)?;
-        sort_by_key(&mut containers, |c| c.name.clone());
+        sort_canonical(&mut containers, |a, b| a.name.cmp(&b.name));
         let mut volumes: Vec<_> = spec
             .volumes
             .iter()
             .flatten()
             .map(VolumeFingerprint::new)
             .collect::<Result<_, _>>()?;
-        sort_by_key(&mut volumes, |v| v.name.clone());
+        sort_canonical(&mut volumes, |a, b| a.name.cmp(&b.name));
         Ok(PodTemplateFingerprint {
             labels,
             // The server copies the deprecated `serviceAccount` into the name when only it is set.
@@ -216,15 +216,15 @@ impl ContainerFingerprint {
             .flatten()
             .map(|e| EnvFingerprint::new(e, &format!("{path}.env[{}]", e.name)))
             .collect::<Result<_, _>>()?;
-        sort_by_key(&mut env, |e| e.name.clone());
+        sort_canonical(&mut env, |a, b| a.name.cmp(&b.name));
         let mut ports: Vec<_> = c
             .ports
             .iter()
             .flatten()
             .map(|p| PortFingerprint::new(p, host_network))
             .collect();
-        sort_by_key(&mut ports, |p| {
-            (p.container_port, p.protocol.clone(), p.name.clone())
+        sort_canonical(&mut ports, |a, b| {
+            (a.container_port, &a.protocol, &a.name).cmp(&(b.container_port, &b.protocol, &b.name))
         });
         let mut volume_mounts: Vec<_> = c
             .volume_mounts
@@ -232,8 +232,8 @@ impl ContainerFingerprint {
             .flatten()
             .map(MountFingerprint::new)
             .collect();
-        sort_by_key(&mut volume_mounts, |m| {
-            (m.name.clone(), m.mount_path.clone())
+        sort_canonical(&mut volume_mounts, |a, b| {
+            (&a.name, &a.mount_path).cmp(&(&b.name, &b.mount_path))
         });
         Ok(ContainerFingerprint {
             name: c.name.clone(),

@@ -43,7 +43,8 @@ impl Quantity {
     /// Parses the full Kubernetes quantity grammar:
     /// `[+-]` digits with an optional `.` fraction, then one suffix out of binary
     /// (`Ki Mi Gi Ti Pi Ei`), decimal (`n u m "" k M G T P E`) or an exponent
-    /// (`e`/`E` followed by a signed integer).
+    /// (`e`/`E` followed by a signed integer). As in the API server, an exponent takes no
+    /// further suffix: `1e3m` is rejected.
     pub fn parse(input: &str) -> Result<Self, QuantityError> {
         let malformed = |why| QuantityError::Malformed {
             input: input.to_string(),
@@ -214,7 +215,8 @@ mod tests {
     #[test]
     fn spellings_of_one_value_agree() {
         assert_eq!(q("1000m"), q("1"));
-        assert_eq!(q("1e3m"), q("1"));
+        assert_eq!(q("1e3"), q("1k"));
+        assert_eq!(q("1e-3"), q("1m"));
         assert_eq!(q("1.0"), q("1"));
         assert_eq!(q("200Mi"), q("209715200"));
         assert_eq!(q(".5"), 500);

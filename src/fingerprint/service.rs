@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-use super::canonical::{list, non_empty, sort_by_key, trimmed_map};
+use super::canonical::{list, non_empty, sort_canonical, trimmed_map};
 use super::{Fingerprint, FingerprintError};
 
 /// The server's `sessionAffinityConfig.clientIP.timeoutSeconds` for `ClientIP` affinity.
@@ -78,7 +78,9 @@ impl Fingerprint for Service {
             .flatten()
             .map(PortFingerprint::new)
             .collect();
-        sort_by_key(&mut ports, |p| (p.port, p.protocol.clone(), p.name.clone()));
+        sort_canonical(&mut ports, |a, b| {
+            (a.port, &a.protocol, &a.name).cmp(&(b.port, &b.protocol, &b.name))
+        });
         let session_affinity = non_empty(&spec.session_affinity).unwrap_or_else(|| "None".into());
         let session_affinity_timeout_seconds = (session_affinity == "ClientIP").then(|| {
             spec.session_affinity_config

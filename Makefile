@@ -1,0 +1,48 @@
+# tfdrift — `make help` lists the targets.
+SHELL := bash
+CARGO ?= cargo
+IMG ?= ghcr.io/jin-dev/tfdrift:dev
+BENCH_N ?= 1000
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the release binary (target/release/tfdrift)
+	$(CARGO) build --release --locked
+
+.PHONY: lint
+lint: ## cargo fmt --check and clippy -D warnings
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+.PHONY: envtest
+envtest: ## Provision kube-apiserver + etcd for the integration tests; prints their directory
+	@hack/envtest.sh
+
+.PHONY: test
+test: ## Unit, fixture, CLI and integration tests (integration on a real kube-apiserver + etcd)
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) test --locked --all-targets
+
+.PHONY: bench
+bench: ## Micro-benchmark of fingerprinting
+	$(CARGO) bench --locked --bench fingerprint
+
+.PHONY: run
+run: ## Run the operator against the current kubeconfig
+	$(CARGO) run --locked -- run
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine)
+	docker build -t $(IMG) .
+
+.PHONY: deploy
+deploy: ## Deploy to the current kubeconfig's cluster with kustomize
+	kubectl apply -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy created
+	kubectl delete -k config/default --ignore-not-found
