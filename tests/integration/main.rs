@@ -1,0 +1,5 @@
+//! Integration tests on a real kube-apiserver + etcd (see support.rs). One control plane
+//! for this whole binary; a fresh namespace per test.
+
+mod smoke;
+mod support;
