@@ -60,7 +60,7 @@ pub fn hash_value(value: &Value) -> Option<Result<String, HashValueError>> {
         .unwrap_or("");
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
     macro_rules! dispatch {
-        ($($ty:ty => $kind:literal, $api:literal;)*) => {
+        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
             match (api_version, kind) {
                 $(($api, $kind) => Some(
                     serde_json::from_value::<$ty>(value.clone())

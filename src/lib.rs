@@ -2,8 +2,14 @@
 //! `tfdrift.jin.dev/spec-hash` annotation and what is live in the cluster.
 
 pub mod cli;
+pub mod controller;
 pub mod fingerprint;
 pub mod hash;
 pub mod keys;
+pub mod leader;
 pub mod manifest;
+pub mod metrics;
+pub mod reconcile;
 pub mod run;
+pub mod server;
+pub mod verdict;

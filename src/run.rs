@@ -1,4 +1,295 @@
-//! Placeholder until the operator lands.
-pub fn main(_args: crate::cli::RunArgs) -> anyhow::Result<()> {
-    anyhow::bail!("tfdrift run is not implemented yet")
+//! `tfdrift run`: builds the client, starts the servers, the lease and one controller
+//! per kind, and stops them all on SIGTERM/SIGINT. Any task failing stops the process.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Client, Config};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::cli::{LogFormat, RunArgs, WatchedKind};
+use crate::controller;
+use crate::keys;
+use crate::leader;
+use crate::metrics::Metrics;
+use crate::reconcile::Context;
+use crate::server::{self, Readiness};
+
+const IN_CLUSTER_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+pub fn main(args: RunArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_format);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run(args))
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn client(args: &RunArgs) -> anyhow::Result<Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("cannot use kubeconfig {}", path.display()))?
+        }
+        None => Config::infer()
+            .await
+            .context("no Kubernetes configuration found (set --kubeconfig or KUBECONFIG, or run in a cluster)")?,
+    };
+    Client::try_from(config).context("cannot build the Kubernetes client")
+}
+
+fn identity(args: &RunArgs) -> String {
+    args.identity
+        .clone()
+        .or_else(|| std::env::var("POD_NAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("tfdrift-{}", std::process::id()))
+}
+
+fn lease_namespace(args: &RunArgs, client: &Client) -> String {
+    args.leader_election_namespace
+        .clone()
+        .or_else(|| {
+            std::fs::read_to_string(IN_CLUSTER_NAMESPACE)
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| client.default_namespace().to_owned())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(error) => {
+                warn!(
+                    error = &error as &dyn std::error::Error,
+                    "cannot listen for SIGTERM"
+                );
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received; shutting down"),
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    info!(version = env!("CARGO_PKG_VERSION"), "tfdrift starting");
+    let client = client(&args).await?;
+    let identity = identity(&args);
+    let metrics = Metrics::new().context("cannot register metrics")?;
+    let readiness = Readiness::default();
+    let shutdown = CancellationToken::new();
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+
+    let metrics_listener = server::bind(args.metrics_bind_address).await?;
+    let probe_listener = server::bind(args.health_probe_bind_address).await?;
+    info!(metrics = %args.metrics_bind_address, probes = %args.health_probe_bind_address, "serving");
+    tasks.spawn(serve(
+        metrics_listener,
+        server::metrics_router(metrics.clone()),
+        shutdown.clone(),
+    ));
+    tasks.spawn(serve(
+        probe_listener,
+        server::probe_router(readiness.clone()),
+        shutdown.clone(),
+    ));
+
+    let (leader_tx, leader_rx) = watch::channel(!args.leader_elect);
+    if args.leader_elect {
+        let params = leader::Params {
+            namespace: lease_namespace(&args, &client),
+            name: args.leader_election_id.clone(),
+            identity: identity.clone(),
+            lease_duration: args.leader_election_lease_duration,
+            renew_deadline: args.leader_election_renew_deadline,
+        };
+        let lease = format!("{}/{}", params.namespace, params.name);
+        let manager = leader::manager(client.clone(), &params).await?;
+        info!(%lease, %identity, "campaigning for leadership");
+        let (m, s) = (metrics.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            leader::run(manager, lease, leader_tx, m, s)
+                .await
+                .map_err(Into::into)
+        });
+    } else {
+        metrics.leader.set(1);
+        // Keep the sender alive: a closed channel would read as "changed" forever.
+        tasks.spawn(async move {
+            leader_tx.closed().await;
+            Ok(())
+        });
+    }
+
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: keys::REPORTER.into(),
+            instance: Some(identity.clone()),
+        },
+    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics.clone(),
+        recorder,
+        leader_rx.clone(),
+        args.resync_period,
+        args.api_timeout,
+    ));
+
+    let kinds: Vec<WatchedKind> = if args.kinds.is_empty() {
+        WatchedKind::value_variants().to_vec()
+    } else {
+        let mut seen = HashSet::new();
+        args.kinds
+            .iter()
+            .copied()
+            .filter(|k| seen.insert(*k))
+            .collect()
+    };
+    let (synced_tx, synced_rx) = mpsc::unbounded_channel();
+    for kind in &kinds {
+        let opts = controller::Options {
+            namespace: args.namespace.clone(),
+            concurrency: args.concurrency,
+        };
+        let (ctx, tx, s) = (ctx.clone(), synced_tx.clone(), shutdown.clone());
+        macro_rules! spawn_kind {
+            ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
+                match kind {
+                    $(WatchedKind::$variant => tasks.spawn(run_kind::<$ty>(ctx, opts, tx, s)),)*
+                }
+            };
+        }
+        crate::for_each_kind!(spawn_kind);
+    }
+    drop(synced_tx);
+    info!(kinds = ?kinds, namespace = args.namespace.as_deref().unwrap_or("(all)"), resync = ?args.resync_period, leader_elect = args.leader_elect, "controllers started");
+    tasks.spawn(track_readiness(
+        readiness,
+        kinds.len(),
+        synced_rx,
+        leader_rx,
+        args.leader_elect,
+        shutdown.clone(),
+    ));
+
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        signal().await;
+        s.cancel();
+    });
+
+    // The first task to end (an error, or everything winding down on shutdown) decides.
+    let mut failure: Option<anyhow::Error> = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(err) = result {
+            error!(error = format!("{err:#}"), "a task failed; stopping");
+            failure.get_or_insert(err);
+        }
+        if !shutdown.is_cancelled() {
+            shutdown.cancel();
+        }
+    }
+    match failure {
+        Some(err) => Err(err),
+        None => {
+            info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+async fn run_kind<K: crate::fingerprint::Fingerprint>(
+    ctx: Arc<Context>,
+    opts: controller::Options,
+    synced: mpsc::UnboundedSender<&'static str>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    controller::run::<K>(ctx, opts, synced, shutdown.clone()).await;
+    if shutdown.is_cancelled() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the {} controller stopped unexpectedly",
+            <K as k8s_openapi::Resource>::KIND
+        )
+    }
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr().ok();
+    server::serve(listener, router, shutdown.cancelled_owned())
+        .await
+        .with_context(|| format!("HTTP server on {addr:?} failed"))
+}
+
+/// Ready once every kind's cache has synced; a standby (leader election on, not leading)
+/// is ready too, so that a rollout does not wait on the lease.
+async fn track_readiness(
+    readiness: Readiness,
+    kinds: usize,
+    mut synced: mpsc::UnboundedReceiver<&'static str>,
+    mut leader: watch::Receiver<bool>,
+    leader_elect: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut synced_kinds = HashSet::new();
+    let mut synced_open = true;
+    loop {
+        let all_synced = synced_kinds.len() >= kinds;
+        let standby = leader_elect && !*leader.borrow_and_update();
+        readiness.set(all_synced || standby);
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                readiness.set(false);
+                return Ok(());
+            }
+            kind = synced.recv(), if synced_open => match kind {
+                Some(kind) => { synced_kinds.insert(kind); }
+                None => synced_open = false,
+            },
+            changed = leader.changed() => if changed.is_err() {
+                // The lease task has ended; its own result stops the process.
+                shutdown.cancelled().await;
+            },
+        }
+    }
 }

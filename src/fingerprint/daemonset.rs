@@ -22,4 +22,8 @@ impl Fingerprint for DaemonSet {
             template: PodTemplateFingerprint::new(&spec.template)?,
         })
     }
+
+    fn trim_for_cache(&mut self) {
+        self.status = None;
+    }
 }

@@ -23,17 +23,18 @@ use sha2::{Digest, Sha256};
 
 pub use quantity::{Quantity, QuantityError};
 
-/// Calls `$m!` with every supported kind as `Type => "Kind", "apiVersion"`. The one
-/// registry of kinds: the CLI dispatch and the operator's controllers are built from it.
+/// Calls `$m!` with every supported kind as `Variant: Type => "Kind", "apiVersion"`.
+/// The one registry of kinds: `tfdrift hash`'s dispatch, `--kinds` and the operator's
+/// controllers are all generated from it.
 #[macro_export]
 macro_rules! for_each_kind {
     ($m:ident) => {
         $m! {
-            k8s_openapi::api::apps::v1::Deployment => "Deployment", "apps/v1";
-            k8s_openapi::api::apps::v1::StatefulSet => "StatefulSet", "apps/v1";
-            k8s_openapi::api::apps::v1::DaemonSet => "DaemonSet", "apps/v1";
-            k8s_openapi::api::core::v1::Service => "Service", "v1";
-            k8s_openapi::api::core::v1::ConfigMap => "ConfigMap", "v1";
+            Deployment: k8s_openapi::api::apps::v1::Deployment => "Deployment", "apps/v1";
+            StatefulSet: k8s_openapi::api::apps::v1::StatefulSet => "StatefulSet", "apps/v1";
+            DaemonSet: k8s_openapi::api::apps::v1::DaemonSet => "DaemonSet", "apps/v1";
+            Service: k8s_openapi::api::core::v1::Service => "Service", "v1";
+            ConfigMap: k8s_openapi::api::core::v1::ConfigMap => "ConfigMap", "v1";
         }
     };
 }
@@ -74,6 +75,10 @@ pub trait Fingerprint:
 
     /// The intent of `self`, with server defaults applied and server-allocated fields out.
     fn canonical(&self) -> Result<Self::Canonical, FingerprintError>;
+
+    /// Drops what the operator's cache never needs (status, say). `managedFields` and the
+    /// last-applied annotation are dropped for every kind by the controller.
+    fn trim_for_cache(&mut self) {}
 }
 
 #[derive(Serialize)]

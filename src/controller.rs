@@ -1,0 +1,260 @@
+//! Wiring only: one kube-rs Controller per kind over a label-selected, trimmed watch,
+//! and the handling of objects that leave the watch (deleted or opted out).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector;
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::fingerprint::Fingerprint;
+use crate::keys;
+use crate::reconcile::{self, Context, ObjectKey};
+use crate::verdict;
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Attempts to tell opt-out from deletion before giving up on one object.
+const GONE_ATTEMPTS: u32 = 5;
+
+pub struct Options {
+    pub namespace: Option<String>,
+    pub concurrency: u16,
+}
+
+/// Runs the controller for kind `K` until `shutdown`. `synced` is told once the first
+/// list has completed.
+pub async fn run<K: Fingerprint>(
+    ctx: Arc<Context>,
+    opts: Options,
+    synced: mpsc::UnboundedSender<&'static str>,
+    shutdown: CancellationToken,
+) {
+    let kind = <K as k8s_openapi::Resource>::KIND;
+    let api: Api<K> = match &opts.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let config = watcher::Config::default()
+        .labels(keys::ENABLED_SELECTOR)
+        .any_semantic();
+    let (reader, writer) = reflector::store::<K>();
+    let (gone_tx, gone_rx) = mpsc::unbounded_channel::<ObjectKey>();
+
+    let mut tracker = Tracker::default();
+    let watch_ctx = ctx.clone();
+    // Told on the first completed list. (Not Store::wait_until_ready: its one-shot wakes
+    // only the last of several waiters, and the Controller already waits on it.)
+    let mut synced = Some(synced);
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|obj: &mut K| {
+            obj.meta_mut().managed_fields = None;
+            if let Some(a) = obj.meta_mut().annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+            obj.trim_for_cache();
+        })
+        .reflect(writer)
+        .inspect(move |event| match event {
+            Ok(event) => {
+                for key in tracker.observe::<K>(event) {
+                    let _ = gone_tx.send(key);
+                }
+                watch_ctx
+                    .metrics
+                    .resources_watched
+                    .with_label_values(&[kind])
+                    .set(tracker.len() as i64);
+                if matches!(event, watcher::Event::InitDone)
+                    && let Some(tx) = synced.take()
+                {
+                    info!(kind, objects = tracker.len(), "cache synced");
+                    let _ = tx.send(kind);
+                }
+            }
+            Err(error) => {
+                watch_ctx.api_error(kind, "watch");
+                warn!(
+                    kind,
+                    error = error as &dyn std::error::Error,
+                    "watch failed; retrying with backoff"
+                );
+            }
+        })
+        .touched_objects();
+
+    tokio::spawn(handle_gone::<K>(ctx.clone(), gone_rx, shutdown.clone()));
+
+    Controller::for_stream(stream, reader)
+        .with_config(controller::Config::default().concurrency(opts.concurrency))
+        .reconcile_all_on(became_leader(ctx.leader.clone()))
+        .graceful_shutdown_on(shutdown.cancelled_owned())
+        .run(reconcile::reconcile::<K>, reconcile::error_policy::<K>, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => debug!(object = %obj, "reconciled"),
+                // Deleted objects still trigger once; they are handled by handle_gone.
+                Err(controller::Error::ObjectNotFound(obj)) => {
+                    debug!(object = %obj, "object left the cache")
+                }
+                Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
+                Err(error) => debug!(
+                    kind,
+                    error = &error as &dyn std::error::Error,
+                    "controller stream error"
+                ),
+            }
+        })
+        .await;
+    info!(kind, "controller stopped");
+}
+
+/// Fires once each time this replica becomes leader, so that every object is decided.
+fn became_leader(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold((rx, false), |(mut rx, mut was)| async move {
+        loop {
+            let now = *rx.borrow_and_update();
+            if now && !was {
+                return Some(((), (rx, true)));
+            }
+            was = now;
+            rx.changed().await.ok()?;
+        }
+    })
+}
+
+/// Which objects the watch holds, to notice the ones that leave it: a Delete event, or
+/// absence from a relist (after a 410 Gone or a reconnect, deletes are not replayed).
+#[derive(Default)]
+struct Tracker {
+    known: HashSet<(String, String)>,
+    relisting: Option<HashSet<(String, String)>>,
+}
+
+impl Tracker {
+    fn observe<K: Fingerprint>(&mut self, event: &watcher::Event<K>) -> Vec<ObjectKey> {
+        let id = |o: &K| (o.namespace().unwrap_or_default(), o.name_any());
+        let key = |(namespace, name): (String, String)| ObjectKey {
+            kind: <K as k8s_openapi::Resource>::KIND,
+            namespace,
+            name,
+        };
+        match event {
+            watcher::Event::Apply(o) => {
+                self.known.insert(id(o));
+                Vec::new()
+            }
+            watcher::Event::Delete(o) => {
+                self.known.remove(&id(o));
+                vec![key(id(o))]
+            }
+            watcher::Event::Init => {
+                self.relisting = Some(HashSet::new());
+                Vec::new()
+            }
+            watcher::Event::InitApply(o) => {
+                self.relisting
+                    .get_or_insert_with(HashSet::new)
+                    .insert(id(o));
+                Vec::new()
+            }
+            watcher::Event::InitDone => {
+                let fresh = self.relisting.take().unwrap_or_default();
+                let gone: Vec<_> = self.known.difference(&fresh).cloned().map(key).collect();
+                self.known = fresh;
+                gone
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.known.len()
+    }
+}
+
+/// An object left the label-selected watch: it was deleted, or its label was removed
+/// (opt-out). Its metrics go either way; on opt-out the leader also removes the
+/// operator's annotations. A GET tells the two apart.
+async fn handle_gone<K: Fingerprint>(
+    ctx: Arc<Context>,
+    mut gone: mpsc::UnboundedReceiver<ObjectKey>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let key = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            key = gone.recv() => match key { Some(k) => k, None => return },
+        };
+        ctx.forget(&key);
+        if !ctx.is_leader() {
+            continue;
+        }
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            for attempt in 1..=GONE_ATTEMPTS {
+                match clean_up_opt_out::<K>(&ctx, &key).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        let delay = reconcile::backoff(attempt, 0);
+                        warn!(object = %key, attempt, error = &error as &dyn std::error::Error, retry_in = ?delay, "cannot check an object that left the watch");
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn clean_up_opt_out<K: Fingerprint>(
+    ctx: &Context,
+    key: &ObjectKey,
+) -> Result<(), reconcile::Error> {
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let obj = match tokio::time::timeout(ctx.api_timeout, api.get_opt(&key.name)).await {
+        Ok(Ok(obj)) => obj,
+        Ok(Err(source)) => {
+            ctx.metrics
+                .api_errors_total
+                .with_label_values(&[key.kind, "get"])
+                .inc();
+            return Err(reconcile::Error::Api {
+                verb: "get",
+                object: key.to_string(),
+                source: Box::new(source),
+            });
+        }
+        Err(_) => {
+            ctx.metrics
+                .api_errors_total
+                .with_label_values(&[key.kind, "get"])
+                .inc();
+            return Err(reconcile::Error::Timeout {
+                verb: "get",
+                object: key.to_string(),
+                timeout: ctx.api_timeout,
+            });
+        }
+    };
+    let Some(obj) = obj else {
+        info!(object = %key, "deleted; metrics dropped");
+        return Ok(());
+    };
+    if obj.labels().get(keys::ENABLED_LABEL).map(String::as_str) == Some("true") {
+        // Still opted in (it left and came back): the watch brings it back.
+        return Ok(());
+    }
+    let patch = verdict::cleanup_patch(obj.annotations());
+    if !patch.is_empty() && ctx.is_leader() {
+        ctx.patch_annotations::<K>(key, &patch).await?;
+        info!(object = %key, "opted out; annotations removed");
+    }
+    Ok(())
+}

@@ -1,0 +1,375 @@
+//! Where the verdict is decided and reported: fingerprint → live hash → verdict →
+//! merge-patch of only the annotations that change → an event on transitions → metrics.
+//!
+//! Fail open: an API error never becomes a verdict; nothing is written that was not
+//! verified. At steady state a reconcile makes no API call at all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::fingerprint::{self, Fingerprint, FingerprintError};
+use crate::keys;
+use crate::metrics::Metrics;
+use crate::verdict::{self, EventKind, Verdict};
+
+/// First retry delay after a transient error; doubles per failure up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot fingerprint {object}")]
+    Fingerprint {
+        object: String,
+        #[source]
+        source: FingerprintError,
+    },
+    #[error("{verb} {object} failed")]
+    Api {
+        verb: &'static str,
+        object: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("{verb} {object} timed out after {timeout:?}")]
+    Timeout {
+        verb: &'static str,
+        object: String,
+        timeout: Duration,
+    },
+}
+
+impl Error {
+    /// Bounded reason for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Fingerprint { .. } => "FingerprintFailed",
+            Error::Api { .. } => "ApiError",
+            Error::Timeout { .. } => "ApiTimeout",
+        }
+    }
+
+    /// A permanent problem waits for the object to change; retrying sooner cannot help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Error::Fingerprint { .. })
+    }
+}
+
+/// Identifies one object across kinds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn of<K: Fingerprint>(obj: &K) -> Self {
+        ObjectKey {
+            kind: <K as k8s_openapi::Resource>::KIND,
+            namespace: obj.namespace().unwrap_or_default(),
+            name: obj.name_any(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub leader: watch::Receiver<bool>,
+    pub resync_period: Duration,
+    pub api_timeout: Duration,
+    /// The verdict last reported per object: events fire on its transitions.
+    verdicts: Mutex<HashMap<ObjectKey, Verdict>>,
+    /// Consecutive transient failures per object, for exponential backoff.
+    failures: Mutex<HashMap<ObjectKey, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        metrics: Metrics,
+        recorder: Recorder,
+        leader: watch::Receiver<bool>,
+        resync_period: Duration,
+        api_timeout: Duration,
+    ) -> Self {
+        Context {
+            client,
+            metrics,
+            recorder,
+            leader,
+            resync_period,
+            api_timeout,
+            verdicts: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Records `verdict` for `key`, keeping the per-object metrics in step; returns the
+    /// verdict reported before, if this process knew one.
+    fn remember(&self, key: &ObjectKey, verdict: Verdict) -> Option<Verdict> {
+        let drifted = verdict == Verdict::Drifted;
+        let previous = lock(&self.verdicts).insert(key.clone(), verdict);
+        let was_drifted = previous.as_ref() == Some(&Verdict::Drifted);
+        let labels = [key.kind, key.namespace.as_str(), key.name.as_str()];
+        if drifted && !was_drifted {
+            self.metrics
+                .resources_drifted
+                .with_label_values(&[key.kind])
+                .inc();
+            self.metrics
+                .resource_drifted
+                .with_label_values(&labels)
+                .set(1);
+        } else if !drifted && was_drifted {
+            self.metrics
+                .resources_drifted
+                .with_label_values(&[key.kind])
+                .dec();
+            let _ = self.metrics.resource_drifted.remove_label_values(&labels);
+        }
+        previous
+    }
+
+    /// Forgets an object that was deleted or opted out: its series are dropped.
+    pub fn forget(&self, key: &ObjectKey) {
+        let previous = lock(&self.verdicts).remove(key);
+        lock(&self.failures).remove(key);
+        if previous == Some(Verdict::Drifted) {
+            self.metrics
+                .resources_drifted
+                .with_label_values(&[key.kind])
+                .dec();
+            let _ = self.metrics.resource_drifted.remove_label_values(&[
+                key.kind,
+                key.namespace.as_str(),
+                key.name.as_str(),
+            ]);
+        }
+    }
+
+    pub fn api_error(&self, kind: &str, verb: &str) {
+        self.metrics
+            .api_errors_total
+            .with_label_values(&[kind, verb])
+            .inc();
+    }
+
+    /// Merge-patches `metadata.annotations` with `patch` (`None` removes a key), under
+    /// the operator's field manager and a timeout. `Ok(false)` if the object is gone.
+    pub async fn patch_annotations<K: Fingerprint>(
+        &self,
+        key: &ObjectKey,
+        patch: &BTreeMap<&'static str, Option<String>>,
+    ) -> Result<bool, Error> {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
+        let body = json!({ "metadata": { "annotations": patch } });
+        let params = PatchParams {
+            field_manager: Some(keys::FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        match tokio::time::timeout(
+            self.api_timeout,
+            api.patch(&key.name, &params, &Patch::Merge(&body)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok(false),
+            Ok(Err(source)) => {
+                self.api_error(key.kind, "patch");
+                Err(Error::Api {
+                    verb: "patch",
+                    object: key.to_string(),
+                    source: Box::new(source),
+                })
+            }
+            Err(_) => {
+                self.api_error(key.kind, "patch");
+                Err(Error::Timeout {
+                    verb: "patch",
+                    object: key.to_string(),
+                    timeout: self.api_timeout,
+                })
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these maps inconsistent: keep going.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| jiff::Timestamp::now().to_string())
+}
+
+#[tracing::instrument(skip_all, fields(kind = <K as k8s_openapi::Resource>::KIND, namespace = obj.namespace().unwrap_or_default(), name = obj.name_any()))]
+pub async fn reconcile<K: Fingerprint>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = ObjectKey::of(obj.as_ref());
+    let _timer = ctx
+        .metrics
+        .reconcile_duration_seconds
+        .with_label_values(&[key.kind])
+        .start_timer();
+    // Standbys keep their caches warm but decide nothing; they are re-triggered on election.
+    if !ctx.is_leader() {
+        return Ok(Action::await_change());
+    }
+    if obj.labels().get(keys::ENABLED_LABEL).map(String::as_str) != Some("true") {
+        return Ok(Action::await_change());
+    }
+    let live = fingerprint::hash(obj.as_ref()).map_err(|source| Error::Fingerprint {
+        object: key.to_string(),
+        source,
+    })?;
+    let annotations = obj.annotations();
+    let verdict = verdict::decide(annotations.get(keys::SPEC_HASH).map(String::as_str), &live);
+    let patch = verdict::annotation_patch(annotations, &verdict, &live, now_rfc3339);
+    if !patch.is_empty() {
+        // Leadership may have moved while we computed: never write without it.
+        if !ctx.is_leader() {
+            return Ok(Action::await_change());
+        }
+        if !ctx.patch_annotations::<K>(&key, &patch).await? {
+            debug!("object is gone; nothing to report");
+            return Ok(Action::await_change());
+        }
+        debug!(changed = ?patch.keys().collect::<Vec<_>>(), "annotations patched");
+    }
+    let previous = ctx.remember(&key, verdict.clone());
+    if let Some((reason, kind, note)) = verdict::event_for(
+        &verdict,
+        previous.as_ref(),
+        annotations.get(keys::DRIFTED).map(String::as_str),
+    ) {
+        info!(reason, verdict = verdict.label(), live_hash = %live, "verdict changed");
+        if reason == keys::reason::DRIFT_DETECTED {
+            ctx.metrics
+                .drift_detected_total
+                .with_label_values(&[key.kind])
+                .inc();
+        }
+        publish(&ctx, obj.as_ref(), &key, reason, kind, note).await;
+    }
+    ctx.metrics
+        .reconcile_total
+        .with_label_values(&[key.kind, verdict.label()])
+        .inc();
+    lock(&ctx.failures).remove(&key);
+    Ok(Action::requeue(ctx.resync_period))
+}
+
+/// Publishes an event. A failure is logged and counted, not retried: the annotations
+/// already carry the verdict, and a retry could only duplicate the event.
+async fn publish<K: Fingerprint>(
+    ctx: &Context,
+    obj: &K,
+    key: &ObjectKey,
+    reason: &str,
+    kind: EventKind,
+    note: String,
+) {
+    let event = Event {
+        type_: match kind {
+            EventKind::Normal => EventType::Normal,
+            EventKind::Warning => EventType::Warning,
+        },
+        reason: reason.into(),
+        note: Some(note),
+        action: "DriftCheck".into(),
+        secondary: None,
+    };
+    let reference = obj.object_ref(&());
+    match tokio::time::timeout(ctx.api_timeout, ctx.recorder.publish(&event, &reference)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            ctx.api_error(key.kind, "create_event");
+            warn!(object = %key, reason, error = &error as &dyn std::error::Error, "cannot publish event");
+        }
+        Err(_) => {
+            ctx.api_error(key.kind, "create_event");
+            warn!(object = %key, reason, "publishing event timed out");
+        }
+    }
+}
+
+/// Permanent errors wait for a resync; transient ones back off exponentially per object
+/// (1 s doubling to 5 min, with jitter), reset by the next success.
+pub fn error_policy<K: Fingerprint>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = ObjectKey::of(obj.as_ref());
+    ctx.metrics
+        .reconcile_total
+        .with_label_values(&[key.kind, "error"])
+        .inc();
+    if error.is_permanent() {
+        warn!(object = %key, reason = error.reason(), error = error as &dyn std::error::Error, "reconcile failed; waiting for a change");
+        return Action::requeue(ctx.resync_period);
+    }
+    let failures = {
+        let mut map = lock(&ctx.failures);
+        let n = map.entry(key.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = backoff(failures, jitter_seed(&key, failures));
+    warn!(object = %key, reason = error.reason(), error = error as &dyn std::error::Error, retry_in = ?delay, "reconcile failed; will retry");
+    Action::requeue(delay)
+}
+
+/// Delay after `failures` consecutive failures: 1 s × 2^(n−1), capped at 5 min, then
+/// spread by up to +25 % (from `seed`) so that many failing objects do not retry in step.
+pub fn backoff(failures: u32, seed: u64) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    let base = MIN_BACKOFF.saturating_mul(1u32 << exp).min(MAX_BACKOFF);
+    let jitter_ms = (base.as_millis() as u64 / 4).max(1);
+    base + Duration::from_millis(seed % jitter_ms)
+}
+
+fn jitter_seed(key: &ObjectKey, n: u32) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    key.hash(&mut h);
+    n.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert!(backoff(1, 0) >= Duration::from_secs(1) && backoff(1, 0) < Duration::from_secs(2));
+        assert_eq!(backoff(3, 0), Duration::from_secs(4));
+        assert_eq!(backoff(30, 0), MAX_BACKOFF);
+        assert!(backoff(30, u64::MAX) <= MAX_BACKOFF + MAX_BACKOFF / 4);
+        assert!(backoff(u32::MAX, 7) <= MAX_BACKOFF + MAX_BACKOFF / 4);
+    }
+}
