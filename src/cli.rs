@@ -105,13 +105,9 @@ pub struct RunArgs {
     #[arg(long, env = "TFDRIFT_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Kinds to watch, comma-separated. Default: all supported kinds.
-    #[arg(
-        long,
-        env = "TFDRIFT_KINDS",
-        value_delimiter = ',',
-        default_value = "Deployment,StatefulSet,DaemonSet,Service,ConfigMap"
-    )]
+    /// Kinds to watch, comma-separated (e.g. Deployment,Service). Default: all supported
+    /// kinds.
+    #[arg(long, env = "TFDRIFT_KINDS", value_delimiter = ',', value_enum)]
     pub kinds: Vec<WatchedKind>,
 
     /// Objects reconciled at once, per kind.

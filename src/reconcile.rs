@@ -223,11 +223,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Now in RFC 3339 UTC, truncated to the second (never rounded into the future).
 fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| jiff::Timestamp::now().to_string())
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string()
 }
 
 #[tracing::instrument(skip_all, fields(kind = <K as k8s_openapi::Resource>::KIND, namespace = obj.namespace().unwrap_or_default(), name = obj.name_any()))]

@@ -1,5 +1,6 @@
 //! Integration tests on a real kube-apiserver + etcd (see support.rs). One control plane
 //! for this whole binary; a fresh namespace per test.
 
+mod operator;
 mod smoke;
 mod support;

@@ -432,3 +432,186 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Tests that stop kube-apiserver take this exclusively; every other test shares it.
+pub static APISERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// `tfdrift run` as a child process against the control plane; SIGKILLed on drop.
+pub struct Operator {
+    child: Option<Child>,
+    pub identity: String,
+    pub metrics_port: u16,
+    pub probe_port: u16,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// Starts the operator with `args` after the defaults (kubeconfig, free ports).
+    pub fn start(cp: &ControlPlane, identity: &str, args: &[&str]) -> Operator {
+        Self::start_with_kubeconfig(cp, &cp.kubeconfig, identity, args)
+    }
+
+    pub fn start_with_kubeconfig(
+        cp: &ControlPlane,
+        kubeconfig: &Path,
+        identity: &str,
+        args: &[&str],
+    ) -> Operator {
+        let metrics_port = free_port();
+        let probe_port = free_port();
+        let log = cp.dir.join(format!("operator-{identity}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tfdrift"));
+        cmd.arg("run")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "--metrics-bind-address",
+                &format!("127.0.0.1:{metrics_port}"),
+                "--health-probe-bind-address",
+                &format!("127.0.0.1:{probe_port}"),
+                "--identity",
+                identity,
+                "--log-format",
+                "json",
+            ])
+            .args(args)
+            .env("RUST_LOG", "info,tfdrift=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(&log)
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            );
+        let child = die_with_parent(&mut cmd)
+            .spawn()
+            .expect("start tfdrift run");
+        Operator {
+            child: Some(child),
+            identity: identity.to_owned(),
+            metrics_port,
+            probe_port,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Waits for the process to exit (polling, bounded) and returns its exit code.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "operator {} did not exit within {timeout:?}\n{}",
+                    self.identity,
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+        http_get(port, path).await
+    }
+
+    /// The value of one metric series, e.g. `tfdrift_leader` or
+    /// `tfdrift_reconcile_total{kind="Deployment",result="drifted"}`; None if absent.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = http_get(self.metrics_port, "/metrics").await?;
+        body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        http_get(self.metrics_port, "/metrics")
+            .await
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+
+    pub async fn ready(&self) -> bool {
+        matches!(http_get(self.probe_port, "/readyz").await, Some((200, _)))
+    }
+
+    /// Sum of `tfdrift_reconcile_total` over results for `kind`: reconciles completed.
+    pub async fn reconciles(&self, kind: &str) -> f64 {
+        let text = self.metrics_text().await;
+        let prefix = format!("tfdrift_reconcile_total{{kind=\"{kind}\",");
+        text.lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub async fn wait_ready(&self) {
+        let id = self.identity.clone();
+        eventually(
+            &format!("operator {id} ready"),
+            Duration::from_secs(30),
+            || async { self.ready().await.then_some(()) },
+        )
+        .await;
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET on loopback: (status, body), None if nothing answers.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Some((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .ok()
+        .flatten()
+}
