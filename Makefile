@@ -10,6 +10,10 @@ BENCH_N ?= 1000
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: demo
+demo: ## Local control plane + samples + operator; drift a sample and show the Warning event
+	hack/demo.sh
+
 .PHONY: build
 build: ## Build the release binary (target/release/tfdrift)
 	$(CARGO) build --release --locked

@@ -31,6 +31,10 @@ echo "$token,admin,admin,\"system:masters\"" > "$dir/tokens.csv"
 [[ -f "$dir/sa.key" ]] || openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
 openssl rsa -pubout -in "$dir/sa.key" -out "$dir/sa.pub" 2>/dev/null
 
+minor=$("$assets/kube-apiserver" --version | sed -E 's/.*v1\.([0-9]+).*/\1/')
+extra=()
+# Before 1.24 an unauthenticated HTTP port listened on 8080 unless disabled.
+((minor < 24)) && extra+=(--insecure-port 0)
 etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
 ETCD_UNSUPPORTED_ARCH=$(uname -m) "$assets/etcd" --data-dir "$dir/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
@@ -38,7 +42,7 @@ ETCD_UNSUPPORTED_ARCH=$(uname -m) "$assets/etcd" --data-dir "$dir/etcd" \
   --initial-cluster "default=http://127.0.0.1:$peer_port" --log-level warn >"$dir/etcd.log" 2>&1 &
 echo $! > "$dir/etcd.pid"
 "$assets/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --insecure-port 0 \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" "${extra[@]}" \
   --cert-dir "$dir/certs" --token-auth-file "$dir/tokens.csv" --authorization-mode RBAC \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \

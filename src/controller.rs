@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{Stream, StreamExt};
 use kube::ResourceExt;
@@ -53,6 +54,8 @@ pub async fn run<K: Fingerprint>(
     // Told on the first completed list. (Not Store::wait_until_ready: its one-shot wakes
     // only the last of several waiters, and the Controller already waits on it.)
     let mut synced = Some(synced);
+    let has_synced = Arc::new(AtomicBool::new(false));
+    let has_synced_in_stream = has_synced.clone();
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|obj: &mut K| {
@@ -77,6 +80,7 @@ pub async fn run<K: Fingerprint>(
                     && let Some(tx) = synced.take()
                 {
                     info!(kind, objects = tracker.len(), "cache synced");
+                    has_synced_in_stream.store(true, Ordering::Relaxed);
                     let _ = tx.send(kind);
                 }
             }
@@ -93,7 +97,9 @@ pub async fn run<K: Fingerprint>(
 
     tokio::spawn(handle_gone::<K>(ctx.clone(), gone_rx, shutdown.clone()));
 
-    Controller::for_stream(stream, reader)
+    let grace = ctx.api_timeout;
+    let stop = shutdown.clone();
+    let controller = Controller::for_stream(stream, reader)
         .with_config(controller::Config::default().concurrency(opts.concurrency))
         .reconcile_all_on(became_leader(ctx.leader.clone()))
         .graceful_shutdown_on(shutdown.cancelled_owned())
@@ -112,9 +118,19 @@ pub async fn run<K: Fingerprint>(
                     "controller stream error"
                 ),
             }
-        })
-        .await;
-    info!(kind, "controller stopped");
+        });
+    tokio::select! {
+        _ = controller => info!(kind, "controller stopped"),
+        _ = async {
+            stop.cancelled().await;
+            // The Controller holds its runner until the cache is ready but stops watching on
+            // shutdown, so a cache that never synced would wait forever: nothing is in flight
+            // there. A synced one may finish in-flight reconciles, bounded by the API timeout.
+            if has_synced.load(Ordering::Relaxed) {
+                tokio::time::sleep(grace).await;
+            }
+        } => warn!(kind, "controller did not wind down in time; stopped"),
+    }
 }
 
 /// Fires once each time this replica becomes leader, so that every object is decided.

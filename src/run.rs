@@ -146,9 +146,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     } else {
         metrics.leader.set(1);
-        // Keep the sender alive: a closed channel would read as "changed" forever.
+        // Keep the sender alive until shutdown: a dropped sender would end the channel.
+        let s = shutdown.clone();
         tasks.spawn(async move {
-            leader_tx.closed().await;
+            s.cancelled().await;
+            drop(leader_tx);
             Ok(())
         });
     }

@@ -683,3 +683,36 @@ async fn apiserver_restart_no_false_drift_then_convergence() {
     assert!(op.running());
     ns.delete(&client).await;
 }
+
+#[tokio::test]
+async fn sigterm_and_sigint_stop_the_operator_cleanly() {
+    let _shared = APISERVER.read().await;
+    let cp = control_plane();
+    let client = cp.client().await.unwrap();
+    let ns = support::namespace(&client, "signals").await;
+    for (signal, extra) in [
+        (libc::SIGTERM, vec![]),
+        (libc::SIGINT, vec![]),
+        (
+            libc::SIGTERM,
+            vec![
+                "--leader-elect",
+                "--leader-election-namespace",
+                ns.name.as_str(),
+            ],
+        ),
+    ] {
+        let mut args = vec!["--namespace", ns.name.as_str()];
+        args.extend(extra.iter().copied());
+        let mut op = Operator::start(cp, &format!("signal-{signal}-{}", extra.len()), &args);
+        op.wait_ready().await;
+        op.signal(signal);
+        assert_eq!(
+            op.wait_exit(Duration::from_secs(20)).await,
+            Some(0),
+            "signal {signal} {extra:?}:\n{}",
+            op.logs()
+        );
+    }
+    ns.delete(&client).await;
+}

@@ -88,8 +88,23 @@ fn log_file(dir: &Path, name: &str) -> Stdio {
         .unwrap_or_else(|_| Stdio::null())
 }
 
+/// The minor version of a kube-apiserver binary (`Kubernetes v1.20.2` → 20).
+fn apiserver_minor(bin: &Path) -> Result<u32, String> {
+    let out = Command::new(bin)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("v1."))
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| format!("cannot read the version of {}: {text:?}", bin.display()))
+}
+
 struct Layout {
     assets: PathBuf,
+    minor: u32,
     dir: PathBuf,
     etcd_url: String,
     apiserver_port: u16,
@@ -104,7 +119,6 @@ impl Layout {
             "--bind-address=127.0.0.1".into(),
             "--advertise-address=127.0.0.1".into(),
             format!("--secure-port={}", self.apiserver_port),
-            "--insecure-port=0".into(),
             format!("--cert-dir={}", d.join("certs").display()),
             format!("--token-auth-file={}", d.join("tokens.csv").display()),
             "--authorization-mode=RBAC".into(),
@@ -123,6 +137,12 @@ impl Layout {
         ])
         .stdin(Stdio::null())
         .stdout(log_file(d, "kube-apiserver.stdout"))
+        // Before 1.24 an unauthenticated HTTP port listened on 8080 unless disabled.
+        .args(if self.minor < 24 {
+            vec!["--insecure-port=0"]
+        } else {
+            vec![]
+        })
         .stderr(log_file(d, "kube-apiserver.log"));
         cmd
     }
@@ -168,6 +188,7 @@ impl ControlPlane {
         let etcd_port = free_port();
         let peer_port = free_port();
         let layout = Layout {
+            minor: apiserver_minor(&assets.join("kube-apiserver"))?,
             assets: assets.clone(),
             dir: dir.clone(),
             etcd_url: format!("http://127.0.0.1:{etcd_port}"),
@@ -614,4 +635,59 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .await
         .ok()
         .flatten()
+}
+
+impl ControlPlane {
+    /// Runs kubectl with `input` on stdin; panics with its output on failure.
+    pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl on PATH");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A token of `namespace/name` from the TokenRequest API.
+    pub async fn service_account_token(
+        &self,
+        client: &Client,
+        namespace: &str,
+        name: &str,
+    ) -> String {
+        use k8s_openapi::api::authentication::v1::TokenRequest;
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let tr: TokenRequest = serde_json::from_value(
+            serde_json::json!({"spec": {"audiences": [], "expirationSeconds": 3600}}),
+        )
+        .unwrap();
+        Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+            .create_subresource::<TokenRequest, TokenRequest>(
+                "token",
+                name,
+                &PostParams::default(),
+                &tr,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("TokenRequest for {namespace}/{name}: {e}"))
+            .status
+            .expect("token status")
+            .token
+    }
 }
