@@ -1,7 +1,8 @@
 # tfdrift — `make help` lists the targets.
 SHELL := bash
 CARGO ?= cargo
-IMG ?= ghcr.io/jin-dev/tfdrift:dev
+# The image config/manager deploys; a versioned tag so that kind uses a loaded image.
+IMG ?= ghcr.io/jin-dev/tfdrift:0.1.0
 BENCH_N ?= 1000
 
 .DEFAULT_GOAL := help
