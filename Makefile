@@ -30,7 +30,7 @@ envtest: ## Provision kube-apiserver + etcd for the integration tests; prints th
 
 .PHONY: test
 test: ## Unit, fixture, CLI and integration tests (integration on a real kube-apiserver + etcd)
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" $(CARGO) test --locked --all-targets
+	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" $(CARGO) test --locked --all-targets
 
 .PHONY: bench
 bench: ## Micro-benchmark of fingerprinting
