@@ -33,8 +33,15 @@ test: ## Unit, fixture, CLI and integration tests (integration on a real kube-ap
 	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" $(CARGO) test --locked --all-targets
 
 .PHONY: bench
-bench: ## Micro-benchmark of fingerprinting
+bench: bench-fingerprint bench-operator ## All benchmarks
+
+.PHONY: bench-fingerprint
+bench-fingerprint: ## Micro-benchmark: fingerprint + hash of one Deployment (criterion)
 	$(CARGO) bench --locked --bench fingerprint
+
+.PHONY: bench-operator
+bench-operator: ## The operator on the local control plane: BENCH_N objects (default 1000) -> target/bench/results.json
+	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" BENCH_N=$(BENCH_N) $(CARGO) bench --locked --bench operator
 
 .PHONY: run
 run: ## Run the operator against the current kubeconfig

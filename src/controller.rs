@@ -68,6 +68,7 @@ pub async fn run<K: Fingerprint>(
         .reflect(writer)
         .inspect(move |event| match event {
             Ok(event) => {
+                watch_ctx.readiness.watch_ok(kind);
                 for key in tracker.observe::<K>(event) {
                     let _ = gone_tx.send(key);
                 }
@@ -85,6 +86,7 @@ pub async fn run<K: Fingerprint>(
                 }
             }
             Err(error) => {
+                watch_ctx.readiness.watch_failed(kind);
                 watch_ctx.api_error(kind, "watch");
                 warn!(
                     kind,

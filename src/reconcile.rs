@@ -96,6 +96,7 @@ pub struct Context {
     pub leader: watch::Receiver<bool>,
     pub resync_period: Duration,
     pub api_timeout: Duration,
+    pub readiness: crate::server::Readiness,
     /// The verdict last reported per object: events fire on its transitions.
     verdicts: Mutex<HashMap<ObjectKey, Verdict>>,
     /// Consecutive transient failures per object, for exponential backoff.
@@ -110,6 +111,7 @@ impl Context {
         leader: watch::Receiver<bool>,
         resync_period: Duration,
         api_timeout: Duration,
+        readiness: crate::server::Readiness,
     ) -> Self {
         Context {
             client,
@@ -118,6 +120,7 @@ impl Context {
             leader,
             resync_period,
             api_timeout,
+            readiness,
             verdicts: Mutex::default(),
             failures: Mutex::default(),
         }

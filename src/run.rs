@@ -169,6 +169,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         leader_rx.clone(),
         args.resync_period,
         args.api_timeout,
+        readiness.clone(),
     ));
 
     let kinds: Vec<WatchedKind> = if args.kinds.is_empty() {

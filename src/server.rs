@@ -1,9 +1,11 @@
 //! HTTP endpoints: `/metrics` on the metrics address, `/healthz` and `/readyz` on the
 //! probe address. HTTP/1 only; probes are not logged.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -14,18 +16,60 @@ use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
 
-/// Whether the operator is ready: every watch has listed once, or this replica stands by
-/// as a non-leader.
+/// How long a watch counts as failing after its last error, unless an event arrives
+/// sooner. While the API server is unreachable the watcher retries (and errs) at least
+/// every 30 s, its backoff cap.
+const WATCH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Whether the operator is ready: every watch has listed once (or this replica stands by
+/// as a non-leader), and no watch is failing right now.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    synced: Arc<AtomicBool>,
+    failing: Arc<Mutex<HashMap<&'static str, Instant>>>,
+}
 
 impl Readiness {
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.synced.store(ready, Ordering::Relaxed);
     }
+
+    /// A watch of `kind` failed just now.
+    pub fn watch_failed(&self, kind: &'static str) {
+        lock(&self.failing).insert(kind, Instant::now());
+    }
+
+    /// A watch of `kind` delivered an event: it works.
+    pub fn watch_ok(&self, kind: &'static str) {
+        let mut failing = lock(&self.failing);
+        if !failing.is_empty() {
+            failing.remove(kind);
+        }
+    }
+
+    /// `Ok` when ready, else why not.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.synced.load(Ordering::Relaxed) {
+            return Err("caches not synced".into());
+        }
+        let mut failing = lock(&self.failing);
+        failing.retain(|_, at| at.elapsed() < WATCH_FAILURE_WINDOW);
+        if failing.is_empty() {
+            Ok(())
+        } else {
+            let mut kinds: Vec<_> = failing.keys().copied().collect();
+            kinds.sort_unstable();
+            Err(format!("watch failing: {}", kinds.join(", ")))
+        }
+    }
+
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.check().is_ok()
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,14 +106,32 @@ pub fn probe_router(readiness: Readiness) -> Router {
         .route(
             "/readyz",
             get(|State(r): State<Readiness>| async move {
-                if r.get() {
-                    (StatusCode::OK, "ok").into_response()
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "caches not synced").into_response()
+                match r.check() {
+                    Ok(()) => (StatusCode::OK, "ok".to_owned()).into_response(),
+                    Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
                 }
             }),
         )
         .with_state(readiness)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_needs_sync_and_healthy_watches() {
+        let r = Readiness::default();
+        assert_eq!(r.check(), Err("caches not synced".into()));
+        r.set(true);
+        assert!(r.get());
+        r.watch_failed("Service");
+        r.watch_failed("Deployment");
+        assert_eq!(r.check(), Err("watch failing: Deployment, Service".into()));
+        r.watch_ok("Deployment");
+        r.watch_ok("Service");
+        assert!(r.get());
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

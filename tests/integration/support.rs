@@ -32,6 +32,8 @@ pub struct ControlPlane {
     /// A kubeconfig with admin rights (for kubectl and the operator under test).
     pub kubeconfig: PathBuf,
     owner: std::sync::Mutex<mpsc::Sender<OwnerCmd>>,
+    /// PID of the running kube-apiserver (0 while stopped), for benchmarks.
+    apiserver_pid: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 enum OwnerCmd {
@@ -200,6 +202,14 @@ impl ControlPlane {
             .map_err(|e| format!("kubeconfig: {e}"))?;
 
         let (tx, rx) = mpsc::channel::<OwnerCmd>();
+        let apiserver_pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let pid_slot = apiserver_pid.clone();
+        let set_pid = move |c: &Option<Child>| {
+            pid_slot.store(
+                c.as_ref().map_or(0, Child::id),
+                std::sync::atomic::Ordering::Relaxed,
+            )
+        };
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         std::thread::Builder::new()
             .name("envtest-owner".into())
@@ -247,6 +257,7 @@ impl ControlPlane {
                             return;
                         }
                     };
+                set_pid(&apiserver);
                 let _ = ready_tx.send(Ok(()));
                 // Serve stop/restart requests for the life of the process.
                 while let Ok(cmd) = rx.recv() {
@@ -256,6 +267,7 @@ impl ControlPlane {
                                 let _ = c.kill();
                                 let _ = c.wait();
                             }
+                            set_pid(&apiserver);
                             let _ = done.send(());
                         }
                         OwnerCmd::StartApiserver(done) => {
@@ -265,6 +277,7 @@ impl ControlPlane {
                                 spawn(&mut layout.apiserver(), "kube-apiserver")
                                     .map(|c| apiserver = Some(c))
                             };
+                            set_pid(&apiserver);
                             let _ = done.send(result);
                         }
                     }
@@ -285,6 +298,7 @@ impl ControlPlane {
             dir,
             kubeconfig,
             owner: std::sync::Mutex::new(tx),
+            apiserver_pid,
         };
         cp.wait_ready(Duration::from_secs(90))?;
         Ok(cp)
@@ -340,6 +354,11 @@ impl ControlPlane {
     /// An admin client, bound to the caller's tokio runtime.
     pub async fn client(&self) -> kube::Result<Client> {
         client_from_kubeconfig(&self.kubeconfig).await
+    }
+
+    pub fn apiserver_pid(&self) -> u32 {
+        self.apiserver_pid
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Kills kube-apiserver; etcd keeps running.

@@ -1,0 +1,375 @@
+//! `make bench-operator`: the release `tfdrift run` against the local real control plane.
+//!
+//! 1. creates N opted-in Deployments with correct spec-hashes (BENCH_N, default 1000);
+//! 2. starts the operator, times the initial sync and counts the API writes it took
+//!    (kube-apiserver's own `apiserver_request_total`);
+//! 3. idles through at least 3 resyncs and counts writes again;
+//! 4. drifts objects one at a time (BENCH_DRIFTS, default 200) and measures, from each
+//!    patch's response, when a watch sees `drifted=true` — and, as the floor, when the
+//!    same watch sees the drifting patch itself;
+//! 5. samples the operator's RSS and CPU, and kube-apiserver's CPU, from /proc.
+//!
+//! Writes `target/bench/results.json`; with N ≥ 1000 also `docs/benchmarks.md`.
+//! A program that reports figures, not a test: it asserts no timings.
+
+#[path = "../tests/integration/support.rs"]
+#[allow(dead_code, unused_imports)]
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+
+use support::{Operator, control_plane, eventually};
+
+const RESYNC_SECS: u64 = 10;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn manifest(name: &str, image: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"tfdrift.jin.dev/enabled": "true", "app": name}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                {"name": "web", "image": image, "ports": [{"containerPort": 8080, "name": "http"}],
+                 "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "REGION", "value": "eu-west-1"}],
+                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}},
+                {"name": "sidecar", "image": "envoyproxy/envoy:v1.31.0", "args": ["--config", "/etc/envoy.yaml"]}
+            ]}}
+        }
+    })
+}
+
+/// Writes (POST, PUT, PATCH, DELETE) kube-apiserver has served since it started.
+async fn apiserver_writes(client: &kube::Client) -> f64 {
+    let req = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("request");
+    let text = client
+        .request_text(req)
+        .await
+        .expect("kube-apiserver /metrics");
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| {
+            [
+                "verb=\"POST\"",
+                "verb=\"PUT\"",
+                "verb=\"PATCH\"",
+                "verb=\"DELETE\"",
+                "verb=\"APPLY\"",
+            ]
+            .iter()
+            .any(|v| l.contains(v))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// (RSS in MiB, CPU seconds) of a process, from /proc.
+fn proc_usage(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (rss_kib / 1024.0, (ticks(11) + ticks(12)) / hz.max(1.0))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+#[derive(Default)]
+struct Seen {
+    /// When the watch first showed each object with the drifted image / with drifted=true.
+    image: HashMap<String, Instant>,
+    drifted: HashMap<String, Instant>,
+    verdicts: usize,
+    with_verdict: std::collections::HashSet<String>,
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run());
+}
+
+async fn run() {
+    let n = env_usize("BENCH_N", 1000);
+    let drifts = env_usize("BENCH_DRIFTS", 200).min(n);
+    let cp = control_plane();
+    let client = cp.client().await.expect("client");
+    let ns = support::namespace(&client, "bench").await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    eprintln!("bench: creating {n} Deployments in {}", ns.name);
+    let created = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let mut m = manifest(&format!("app-{i:05}"), "registry.example.com/web:1.0.0");
+                let hash = tfdrift::hash::hash_value(&m)
+                    .expect("supported")
+                    .expect("hash");
+                m["metadata"]["annotations"] = json!({"tfdrift.jin.dev/spec-hash": hash});
+                let d: Deployment = serde_json::from_value(m).expect("deployment");
+                api.create(&PostParams::default(), &d)
+                    .await
+                    .expect("create");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    eprintln!("bench: created in {:.1}s", created.elapsed().as_secs_f64());
+
+    // One watch sees everything the benchmark measures.
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let watch_seen = seen.clone();
+    let watch_api = api.clone();
+    tokio::spawn(async move {
+        let stream = watcher(watch_api, watcher::Config::default()).default_backoff();
+        futures::pin_mut!(stream);
+        while let Ok(Some(event)) = stream.try_next().await {
+            let now = Instant::now();
+            let objs: Vec<Deployment> = match event {
+                watcher::Event::Apply(d) | watcher::Event::InitApply(d) => vec![d],
+                _ => continue,
+            };
+            let mut s = watch_seen.lock().unwrap();
+            for d in objs {
+                let name = d.metadata.name.clone().unwrap_or_default();
+                let ann = d.metadata.annotations.clone().unwrap_or_default();
+                if ann.contains_key("tfdrift.jin.dev/drifted")
+                    && s.with_verdict.insert(name.clone())
+                {
+                    s.verdicts += 1;
+                }
+                let image = d
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.template.spec.as_ref())
+                    .map(|p| p.containers[0].image.clone().unwrap_or_default());
+                if image.as_deref() == Some("registry.example.com/web:2.0.0") {
+                    s.image.entry(name.clone()).or_insert(now);
+                }
+                if ann.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("true") {
+                    s.drifted.entry(name).or_insert(now);
+                }
+            }
+        }
+    });
+
+    let writes_before = apiserver_writes(&client).await;
+    let apiserver_pid = cp.apiserver_pid();
+    let (_, api_cpu_before) = proc_usage(apiserver_pid);
+    let resync = format!("{RESYNC_SECS}s");
+    let op = Operator::start(
+        cp,
+        "bench",
+        &[
+            "--namespace",
+            &ns.name,
+            "--kinds",
+            "Deployment",
+            "--resync-period",
+            &resync,
+        ],
+    );
+    let pid = op.pid() as u32;
+    let peak = Arc::new(Mutex::new(0.0f64));
+    let sampler_peak = peak.clone();
+    tokio::spawn(async move {
+        loop {
+            let (rss, _) = proc_usage(pid);
+            {
+                let mut p = sampler_peak.lock().unwrap();
+                *p = p.max(rss);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let start = Instant::now();
+    eventually(
+        "every object has a verdict",
+        Duration::from_secs(1800),
+        || async { (seen.lock().unwrap().verdicts >= n).then_some(()) },
+    )
+    .await;
+    let initial_sync_s = start.elapsed().as_secs_f64();
+    let (_, cpu_initial) = proc_usage(pid);
+    let (_, api_cpu_after) = proc_usage(apiserver_pid);
+    let apiserver_cpu_s = api_cpu_after - api_cpu_before;
+    let initial_writes = apiserver_writes(&client).await - writes_before;
+    eprintln!("bench: initial sync {initial_sync_s:.2}s, {initial_writes} writes");
+
+    let idle_from = op.reconciles("Deployment").await;
+    let writes_idle = apiserver_writes(&client).await;
+    eventually(
+        "3 resyncs",
+        Duration::from_secs(RESYNC_SECS * 3 + 600),
+        || async {
+            (op.reconciles("Deployment").await >= idle_from + 3.0 * n as f64).then_some(())
+        },
+    )
+    .await;
+    let steady_writes = apiserver_writes(&client).await - writes_idle;
+    let (rss_steady_mib, _) = proc_usage(pid);
+    eprintln!("bench: {steady_writes} writes over 3 resyncs, steady RSS {rss_steady_mib:.1} MiB");
+
+    let mut detect = Vec::new();
+    let mut floor = Vec::new();
+    // A strategic-merge patch of one container by name, as `kubectl set image` sends.
+    let patch = Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "registry.example.com/web:2.0.0"}]}}}}));
+    for i in 0..drifts {
+        let name = format!("app-{i:05}");
+        api.patch(&name, &PatchParams::default(), &patch)
+            .await
+            .expect("drift patch");
+        let responded = Instant::now();
+        let (img, drifted) = eventually(
+            &format!("{name} drifted"),
+            Duration::from_secs(60),
+            || async {
+                let s = seen.lock().unwrap();
+                Some((*s.image.get(&name)?, *s.drifted.get(&name)?))
+            },
+        )
+        .await;
+        floor.push(img.saturating_duration_since(responded).as_secs_f64() * 1000.0);
+        detect.push(drifted.saturating_duration_since(responded).as_secs_f64() * 1000.0);
+    }
+    detect.sort_by(f64::total_cmp);
+    floor.sort_by(f64::total_cmp);
+    let (_, cpu_s) = proc_usage(pid);
+    let rss_peak_mib = *peak.lock().unwrap();
+
+    let results = json!({
+        "n": n,
+        "initial_sync_s": initial_sync_s,
+        "initial_writes": initial_writes,
+        "steady_writes": steady_writes,
+        "detect_p50_ms": percentile(&detect, 50.0),
+        "detect_p99_ms": percentile(&detect, 99.0),
+        "detect_max_ms": detect.last().copied().unwrap_or(f64::NAN),
+        "floor_p50_ms": percentile(&floor, 50.0),
+        "floor_p99_ms": percentile(&floor, 99.0),
+        "rss_peak_mib": rss_peak_mib,
+        "rss_steady_mib": rss_steady_mib,
+        "cpu_s": cpu_s,
+        "cpu_initial_sync_s": cpu_initial,
+        "apiserver_cpu_initial_sync_s": apiserver_cpu_s,
+        "drifts": drifts,
+        "resync_period_s": RESYNC_SECS,
+    });
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&results).unwrap(),
+    )
+    .expect("results.json");
+    println!("{}", serde_json::to_string_pretty(&results).unwrap());
+    if n >= 1000 {
+        write_markdown(&results);
+    }
+    ns.delete(&client).await;
+}
+
+fn write_markdown(r: &serde_json::Value) {
+    let machine = format!(
+        "{} cores, {}, {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned())
+            )
+            .unwrap_or_default(),
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| m.lines().next().map(|l| l
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("0")
+                .parse::<f64>()
+                .unwrap_or(0.0)))
+            .map(|kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0))
+            .unwrap_or_default()
+    );
+    let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let md = format!(
+        "# Benchmarks\n\n`make bench-operator` (`benches/operator.rs`): the release `tfdrift run` against a local \
+kube-apiserver v1.20.2 + etcd on loopback, on the same machine.\n\nMachine: {machine}.\n\n\
+| figure | value |\n| --- | --- |\n\
+| objects (N) | {n} |\n\
+| initial sync (every object has a verdict) | {:.2} s |\n\
+| API writes during initial sync | {:.0} |\n\
+| API writes over 3 idle resyncs ({}s period) | {:.0} |\n\
+| drift detection p50 / p99 / max (from the patch's response to `drifted=true` seen by a watch, {} drifts) | {:.1} / {:.1} / {:.1} ms |\n\
+| floor p50 / p99 (the same watch seeing the patch itself) | {:.1} / {:.1} ms |\n\
+| operator RSS peak / steady | {:.1} / {:.1} MiB |\n\
+| operator CPU, initial sync / whole run | {:.2} / {:.2} s |\n\
+| kube-apiserver CPU during the initial sync | {:.2} s |\n",
+        f("initial_sync_s"),
+        f("initial_writes"),
+        r["resync_period_s"],
+        f("steady_writes"),
+        r["drifts"],
+        f("detect_p50_ms"),
+        f("detect_p99_ms"),
+        f("detect_max_ms"),
+        f("floor_p50_ms"),
+        f("floor_p99_ms"),
+        f("rss_peak_mib"),
+        f("rss_steady_mib"),
+        f("cpu_initial_sync_s"),
+        f("cpu_s"),
+        f("apiserver_cpu_initial_sync_s"),
+        n = r["n"],
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
+    std::fs::write(path, md).expect("docs/benchmarks.md");
+}
