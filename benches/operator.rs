@@ -13,7 +13,7 @@
 //! A program that reports figures, not a test: it asserts no timings.
 
 #[path = "../tests/integration/support.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::collections::HashMap;
