@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
@@ -15,12 +15,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::cache::{self, Cached};
 use crate::fingerprint::Fingerprint;
 use crate::keys;
 use crate::reconcile::{self, Context, ObjectKey};
 use crate::verdict;
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Attempts to tell opt-out from deletion before giving up on one object.
 const GONE_ATTEMPTS: u32 = 5;
@@ -46,7 +45,7 @@ pub async fn run<K: Fingerprint>(
     let config = watcher::Config::default()
         .labels(keys::ENABLED_SELECTOR)
         .any_semantic();
-    let (reader, writer) = reflector::store::<K>();
+    let (reader, writer) = reflector::store::<Cached<K>>();
     let (gone_tx, gone_rx) = mpsc::unbounded_channel::<ObjectKey>();
 
     let mut tracker = Tracker::default();
@@ -58,18 +57,12 @@ pub async fn run<K: Fingerprint>(
     let has_synced_in_stream = has_synced.clone();
     let stream = watcher(api, config)
         .default_backoff()
-        .modify(|obj: &mut K| {
-            obj.meta_mut().managed_fields = None;
-            if let Some(a) = obj.meta_mut().annotations.as_mut() {
-                a.remove(LAST_APPLIED);
-            }
-            obj.trim_for_cache();
-        })
+        .map_ok(cache::event::<K>)
         .reflect(writer)
         .inspect(move |event| match event {
             Ok(event) => {
                 watch_ctx.readiness.watch_ok(kind);
-                for key in tracker.observe::<K>(event) {
+                for key in tracker.observe(kind, event) {
                     let _ = gone_tx.send(key);
                 }
                 watch_ctx
@@ -158,10 +151,14 @@ struct Tracker {
 }
 
 impl Tracker {
-    fn observe<K: Fingerprint>(&mut self, event: &watcher::Event<K>) -> Vec<ObjectKey> {
-        let id = |o: &K| (o.namespace().unwrap_or_default(), o.name_any());
+    fn observe<R: kube::Resource>(
+        &mut self,
+        kind: &'static str,
+        event: &watcher::Event<R>,
+    ) -> Vec<ObjectKey> {
+        let id = |o: &R| (o.namespace().unwrap_or_default(), o.name_any());
         let key = |(namespace, name): (String, String)| ObjectKey {
-            kind: <K as k8s_openapi::Resource>::KIND,
+            kind,
             namespace,
             name,
         };

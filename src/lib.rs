@@ -1,6 +1,7 @@
 //! tfdrift: detects drift between the intent recorded in a resource's
 //! `tfdrift.jin.dev/spec-hash` annotation and what is live in the cluster.
 
+pub mod cache;
 pub mod cli;
 pub mod controller;
 pub mod fingerprint;

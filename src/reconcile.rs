@@ -11,12 +11,13 @@ use std::time::Duration;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::fingerprint::{self, Fingerprint, FingerprintError};
+use crate::cache::Cached;
+use crate::fingerprint::Fingerprint;
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::verdict::{self, EventKind, Verdict};
@@ -27,12 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot fingerprint {object}")]
-    Fingerprint {
-        object: String,
-        #[source]
-        source: FingerprintError,
-    },
+    #[error("cannot fingerprint {object}: {reason}")]
+    Fingerprint { object: String, reason: String },
     #[error("{verb} {object} failed")]
     Api {
         verb: &'static str,
@@ -73,7 +70,7 @@ pub struct ObjectKey {
 }
 
 impl ObjectKey {
-    pub fn of<K: Fingerprint>(obj: &K) -> Self {
+    pub fn of<K: Fingerprint>(obj: &Cached<K>) -> Self {
         ObjectKey {
             kind: <K as k8s_openapi::Resource>::KIND,
             namespace: obj.namespace().unwrap_or_default(),
@@ -235,7 +232,10 @@ fn now_rfc3339() -> String {
 }
 
 #[tracing::instrument(skip_all, fields(kind = <K as k8s_openapi::Resource>::KIND, namespace = obj.namespace().unwrap_or_default(), name = obj.name_any()))]
-pub async fn reconcile<K: Fingerprint>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile<K: Fingerprint>(
+    obj: Arc<Cached<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     let key = ObjectKey::of(obj.as_ref());
     let _timer = ctx
         .metrics
@@ -249,13 +249,16 @@ pub async fn reconcile<K: Fingerprint>(obj: Arc<K>, ctx: Arc<Context>) -> Result
     if obj.labels().get(keys::ENABLED_LABEL).map(String::as_str) != Some("true") {
         return Ok(Action::await_change());
     }
-    let live = fingerprint::hash(obj.as_ref()).map_err(|source| Error::Fingerprint {
-        object: key.to_string(),
-        source,
-    })?;
+    let live = obj
+        .live_hash
+        .as_deref()
+        .map_err(|reason| Error::Fingerprint {
+            object: key.to_string(),
+            reason: reason.to_owned(),
+        })?;
     let annotations = obj.annotations();
-    let verdict = verdict::decide(annotations.get(keys::SPEC_HASH).map(String::as_str), &live);
-    let patch = verdict::annotation_patch(annotations, &verdict, &live, now_rfc3339);
+    let verdict = verdict::decide(annotations.get(keys::SPEC_HASH).map(String::as_str), live);
+    let patch = verdict::annotation_patch(annotations, &verdict, live, now_rfc3339);
     if !patch.is_empty() {
         // Leadership may have moved while we computed: never write without it.
         if !ctx.is_leader() {
@@ -294,7 +297,7 @@ pub async fn reconcile<K: Fingerprint>(obj: Arc<K>, ctx: Arc<Context>) -> Result
 /// already carry the verdict, and a retry could only duplicate the event.
 async fn publish<K: Fingerprint>(
     ctx: &Context,
-    obj: &K,
+    obj: &Cached<K>,
     key: &ObjectKey,
     reason: &str,
     kind: EventKind,
@@ -326,7 +329,11 @@ async fn publish<K: Fingerprint>(
 
 /// Permanent errors wait for a resync; transient ones back off exponentially per object
 /// (1 s doubling to 5 min, with jitter), reset by the next success.
-pub fn error_policy<K: Fingerprint>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: Fingerprint>(
+    obj: Arc<Cached<K>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
     let key = ObjectKey::of(obj.as_ref());
     ctx.metrics
         .reconcile_total

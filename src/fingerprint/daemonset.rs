@@ -22,8 +22,4 @@ impl Fingerprint for DaemonSet {
             template: PodTemplateFingerprint::new(&spec.template)?,
         })
     }
-
-    fn trim_for_cache(&mut self) {
-        self.status = None;
-    }
 }

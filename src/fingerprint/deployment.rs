@@ -23,8 +23,4 @@ impl Fingerprint for Deployment {
             template: PodTemplateFingerprint::new(&spec.template)?,
         })
     }
-
-    fn trim_for_cache(&mut self) {
-        self.status = None;
-    }
 }

@@ -75,10 +75,6 @@ pub trait Fingerprint:
 
     /// The intent of `self`, with server defaults applied and server-allocated fields out.
     fn canonical(&self) -> Result<Self::Canonical, FingerprintError>;
-
-    /// Drops what the operator's cache never needs (status, say). `managedFields` and the
-    /// last-applied annotation are dropped for every kind by the controller.
-    fn trim_for_cache(&mut self) {}
 }
 
 #[derive(Serialize)]

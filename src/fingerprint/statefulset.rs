@@ -27,8 +27,4 @@ impl Fingerprint for StatefulSet {
             template: PodTemplateFingerprint::new(&spec.template)?,
         })
     }
-
-    fn trim_for_cache(&mut self) {
-        self.status = None;
-    }
 }
