@@ -4,6 +4,7 @@
 //! typed object takes, and a resync recomputes nothing.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -23,11 +24,16 @@ const KEPT_ANNOTATIONS: [&str; 4] = [
     keys::LIVE_HASH,
 ];
 
-/// A watched object as cached: trimmed metadata and its live hash (or why it has none).
+/// A watched object as cached: identity metadata, whether it is opted in, the tfdrift
+/// annotations (a boxed slice, not a map: a map node costs more than all four values), and
+/// its live hash (or why it has none).
 #[derive(Deserialize)]
 #[serde(bound = "")]
 pub struct Cached<K> {
     pub metadata: ObjectMeta,
+    pub opted_in: bool,
+    #[serde(skip)]
+    tfdrift_annotations: Box<[(&'static str, Box<str>)]>,
     pub live_hash: Result<String, String>,
     #[serde(skip)]
     kind: PhantomData<fn() -> K>,
@@ -37,27 +43,38 @@ impl<K: Fingerprint> Cached<K> {
     pub fn new(mut obj: K) -> Self {
         let live_hash = fingerprint::hash(&obj).map_err(|e| error_chain(&e));
         let meta = std::mem::take(obj.meta_mut());
-        let keep = |m: Option<std::collections::BTreeMap<String, String>>, keys: &[&str]| {
-            let kept: std::collections::BTreeMap<_, _> = m
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| keys.contains(&k.as_str()))
-                .collect();
-            (!kept.is_empty()).then_some(kept)
-        };
+        let opted_in = meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(keys::ENABLED_LABEL))
+            .map(String::as_str)
+            == Some("true");
+        let mut annotations = meta.annotations.unwrap_or_default();
+        let tfdrift_annotations = KEPT_ANNOTATIONS
+            .iter()
+            .filter_map(|k| annotations.remove(*k).map(|v| (*k, v.into_boxed_str())))
+            .collect();
         Cached {
             metadata: ObjectMeta {
                 name: meta.name,
                 namespace: meta.namespace,
                 uid: meta.uid,
                 resource_version: meta.resource_version,
-                labels: keep(meta.labels, &[keys::ENABLED_LABEL]),
-                annotations: keep(meta.annotations, &KEPT_ANNOTATIONS),
                 ..ObjectMeta::default()
             },
+            opted_in,
+            tfdrift_annotations,
             live_hash,
             kind: PhantomData,
         }
+    }
+
+    /// The tfdrift annotations the object carried, as a map for the verdict functions.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        self.tfdrift_annotations
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.to_string()))
+            .collect()
     }
 }
 
@@ -87,6 +104,8 @@ impl<K> Clone for Cached<K> {
     fn clone(&self) -> Self {
         Cached {
             metadata: self.metadata.clone(),
+            opted_in: self.opted_in,
+            tfdrift_annotations: self.tfdrift_annotations.clone(),
             live_hash: self.live_hash.clone(),
             kind: PhantomData,
         }
@@ -97,6 +116,8 @@ impl<K> fmt::Debug for Cached<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cached")
             .field("metadata", &self.metadata)
+            .field("opted_in", &self.opted_in)
+            .field("annotations", &self.tfdrift_annotations)
             .field("live_hash", &self.live_hash)
             .finish()
     }
@@ -150,11 +171,9 @@ mod tests {
         let c = Cached::new(d);
         assert_eq!(c.live_hash.as_deref(), Ok(expected.as_str()));
         assert_eq!(c.metadata.name.as_deref(), Some("deploy-multi-container"));
-        assert_eq!(
-            c.metadata.annotations.as_ref().unwrap().len(),
-            1,
-            "only tfdrift annotations"
-        );
+        assert!(c.opted_in);
+        assert_eq!(c.annotations().len(), 1, "only tfdrift annotations");
+        assert_eq!(c.annotations()[keys::SPEC_HASH], "abc");
         assert!(c.metadata.managed_fields.is_none());
         assert_eq!(c.object_ref(&()).kind.as_deref(), Some("Deployment"));
         assert_eq!(c.object_ref(&()).api_version.as_deref(), Some("apps/v1"));

@@ -13,7 +13,7 @@ pub enum HashError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// `object` is `Kind/name` as written.
-    #[error("{position} ({object}): {source}")]
+    #[error("{position} ({object})")]
     Object {
         position: String,
         object: String,
@@ -76,7 +76,7 @@ pub fn hash_value(value: &Value) -> Option<Result<String, HashValueError>> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashValueError {
-    #[error("not a valid object of its kind: {0}")]
+    #[error("not a valid object of its kind")]
     Decode(#[source] serde_json::Error),
     #[error(transparent)]
     Fingerprint(FingerprintError),

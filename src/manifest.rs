@@ -19,9 +19,9 @@ pub enum ManifestError {
     TooLarge { size: usize },
     #[error("input is not UTF-8 text")]
     NotUtf8,
-    #[error("input is not valid JSON: {0}")]
+    #[error("input is not valid JSON")]
     Json(#[source] serde_json::Error),
-    #[error("input is not valid YAML: {0}")]
+    #[error("input is not valid YAML")]
     Yaml(#[source] Box<serde_saphyr::Error>),
     #[error("document {index}: nested deeper than {MAX_DEPTH} levels")]
     TooDeep { index: usize },
@@ -167,9 +167,9 @@ impl Manifests {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("cannot render JSON: {0}")]
+    #[error("cannot render JSON")]
     Json(#[source] serde_json::Error),
-    #[error("cannot render YAML: {0}")]
+    #[error("cannot render YAML")]
     Yaml(#[source] Box<serde_saphyr::SerializeError>),
 }
 

@@ -246,7 +246,7 @@ pub async fn reconcile<K: Fingerprint>(
     if !ctx.is_leader() {
         return Ok(Action::await_change());
     }
-    if obj.labels().get(keys::ENABLED_LABEL).map(String::as_str) != Some("true") {
+    if !obj.opted_in {
         return Ok(Action::await_change());
     }
     let live = obj
@@ -256,7 +256,7 @@ pub async fn reconcile<K: Fingerprint>(
             object: key.to_string(),
             reason: reason.to_owned(),
         })?;
-    let annotations = obj.annotations();
+    let annotations = &obj.annotations();
     let verdict = verdict::decide(annotations.get(keys::SPEC_HASH).map(String::as_str), live);
     let patch = verdict::annotation_patch(annotations, &verdict, live, now_rfc3339);
     if !patch.is_empty() {

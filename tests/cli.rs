@@ -183,3 +183,98 @@ fn missing_file_names_the_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("/nonexistent/x.yaml"));
 }
+
+/// Runs `tfdrift hash -f FILE` under a 2 GiB address-space limit and a 60 s deadline:
+/// hostile input must give a clear error or a bounded answer, never a hang or an OOM.
+fn hash_bounded(input: &[u8]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input");
+    std::fs::write(&path, input).unwrap();
+    let mut cmd = bin();
+    cmd.args(["hash", "-f"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit only affects the child about to exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        // SAFETY: signalling our own child; harmless if it already exited.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(watchdog);
+    assert!(
+        out.status.code().is_some(),
+        "killed (hang or OOM): {:?}",
+        out.status
+    );
+    out
+}
+
+#[test]
+fn hostile_yaml_is_refused_clearly() {
+    // Billion laughs: aliases expanding exponentially.
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (i, prev) in ('b'..='j').zip('a'..='i') {
+        bomb.push_str(&format!(
+            "{i}: &{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        ));
+    }
+    let flow_deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let block_deep: String = (0..20_000)
+        .map(|i| format!("{}k:\n", " ".repeat(i)))
+        .collect();
+    let garbage: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    for (name, input) in [
+        ("alias bomb", bomb.into_bytes()),
+        ("deep flow nesting", flow_deep.into_bytes()),
+        ("deep block nesting", block_deep.into_bytes()),
+        ("binary garbage", garbage),
+    ] {
+        let out = hash_bounded(&input);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("error: "),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn large_inputs_are_bounded() {
+    // 50 MB of valid manifests: an answer or a clear error, within the limits above.
+    let doc = std::fs::read_to_string(fixture("deploy-multi-container", "manifest.yaml")).unwrap();
+    let mut big = String::new();
+    while big.len() < 50_000_000 {
+        big.push_str(&doc);
+        big.push_str("\n---\n");
+    }
+    let out = hash_bounded(big.as_bytes());
+    match out.status.code() {
+        Some(0) => assert!(stdout(&out).lines().count() > 1000),
+        Some(1) => assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out)),
+        other => panic!("{other:?}: {}", stderr(&out)),
+    }
+    // Over the 64 MiB cap: refused before parsing.
+    let out = hash_bounded(&vec![b' '; 70 * 1024 * 1024]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("limit"), "{}", stderr(&out));
+}

@@ -42,7 +42,7 @@ macro_rules! for_each_kind {
 /// Why an object has no fingerprint.
 #[derive(Debug, thiserror::Error)]
 pub enum FingerprintError {
-    #[error("{path}: {source}")]
+    #[error("invalid quantity at {path}")]
     Quantity {
         path: String,
         #[source]

@@ -652,14 +652,29 @@ async fn apiserver_restart_no_false_drift_then_convergence() {
     wait_drifted(&client, &n, "Deployment", "later", "false").await;
 
     cp.stop_apiserver();
-    // The outage itself: the operator must ride it out, not crash.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let down = std::time::Instant::now();
+    eventually(
+        "/readyz reports the outage",
+        Duration::from_secs(30),
+        || async { (!op.ready().await).then_some(()) },
+    )
+    .await;
+    // The rest of a 30 s outage: the operator must ride it out, not crash.
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(down.elapsed())).await;
     assert!(
         op.running(),
         "operator died during the outage:\n{}",
         op.logs()
     );
+    assert!(
+        !op.ready().await,
+        "/readyz must not claim ready while the API is down"
+    );
     cp.start_apiserver();
+    eventually("/readyz recovers", Duration::from_secs(90), || async {
+        op.ready().await.then_some(())
+    })
+    .await;
 
     let client = cp.client().await.unwrap();
     cp.kubectl(&[

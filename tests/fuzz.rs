@@ -1,0 +1,51 @@
+//! Bounded fuzzing of the two parsers that take untrusted input (proptest; failures are
+//! kept in tests/fuzz.proptest-regressions and replayed on every run).
+
+use proptest::prelude::*;
+use tfdrift::fingerprint::Quantity;
+use tfdrift::manifest::Manifests;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn quantity_parser_never_panics(s in "[-+0-9.eEkMGTPKimnu ]{0,24}") {
+        let _ = Quantity::parse(&s);
+    }
+
+    #[test]
+    fn quantity_round_trips_through_its_canonical_spelling(int in 0u64..10_000_000, frac in 0u32..1000, suffix in prop::sample::select(vec!["", "m", "k", "M", "G", "Ki", "Mi", "Gi", "n", "u", "e3", "e-2"])) {
+        let s = format!("{int}.{frac:03}{suffix}");
+        if let Ok(q) = Quantity::parse(&s) {
+            prop_assert_eq!(Quantity::parse(&q.to_string()).unwrap(), q);
+        }
+    }
+
+    #[test]
+    fn manifest_parser_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(m) = Manifests::parse(&bytes) {
+            let _ = m.objects();
+            let _ = tfdrift::hash::hash_all(&m);
+        }
+    }
+
+    #[test]
+    fn manifest_parser_never_panics_on_yamlish_text(s in "[-:{}\\[\\],&*!|>'\"#%@` \\nakv0-9]{0,256}") {
+        if let Ok(m) = Manifests::parse(s.as_bytes()) {
+            let _ = m.objects();
+            let _ = tfdrift::hash::hash_all(&m);
+        }
+    }
+
+    #[test]
+    fn manifests_with_arbitrary_specs_never_panic(replicas in any::<i64>(), image in ".{0,40}", cpu in ".{0,12}", port in any::<i64>()) {
+        let doc = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+            "spec": {"replicas": replicas, "selector": {}, "template": {"spec": {"containers": [
+                {"name": "c", "image": image, "ports": [{"containerPort": port}], "resources": {"limits": {"cpu": cpu}}}
+            ]}}}
+        });
+        let m = Manifests::parse(doc.to_string().as_bytes()).unwrap();
+        let _ = tfdrift::hash::hash_all(&m);
+    }
+}
