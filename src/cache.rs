@@ -17,11 +17,12 @@ use crate::fingerprint::{self, Fingerprint};
 use crate::keys;
 
 /// The annotations reconcile reads; every other annotation is dropped from the cache.
-const KEPT_ANNOTATIONS: [&str; 4] = [
+const KEPT_ANNOTATIONS: [&str; 5] = [
     keys::SPEC_HASH,
     keys::DRIFTED,
     keys::DRIFTED_AT,
     keys::LIVE_HASH,
+    keys::DRIFT_SUMMARY,
 ];
 
 /// A watched object as cached: identity metadata, whether it is opted in, the tfdrift
@@ -34,6 +35,8 @@ pub struct Cached<K> {
     pub opted_in: bool,
     #[serde(skip)]
     tfdrift_annotations: Box<[(&'static str, Box<str>)]>,
+    /// The hash the baseline record was taken at (the record itself is not cached).
+    pub baseline_hash: Option<Box<str>>,
     pub live_hash: Result<String, String>,
     #[serde(skip)]
     kind: PhantomData<fn() -> K>,
@@ -50,6 +53,10 @@ impl<K: Fingerprint> Cached<K> {
             .map(String::as_str)
             == Some("true");
         let mut annotations = meta.annotations.unwrap_or_default();
+        let baseline_hash = annotations
+            .get(keys::BASELINE)
+            .and_then(|r| crate::diff::record_hash(r))
+            .map(Into::into);
         let tfdrift_annotations = KEPT_ANNOTATIONS
             .iter()
             .filter_map(|k| annotations.remove(*k).map(|v| (*k, v.into_boxed_str())))
@@ -64,6 +71,7 @@ impl<K: Fingerprint> Cached<K> {
             },
             opted_in,
             tfdrift_annotations,
+            baseline_hash,
             live_hash,
             kind: PhantomData,
         }
@@ -106,6 +114,7 @@ impl<K> Clone for Cached<K> {
             metadata: self.metadata.clone(),
             opted_in: self.opted_in,
             tfdrift_annotations: self.tfdrift_annotations.clone(),
+            baseline_hash: self.baseline_hash.clone(),
             live_hash: self.live_hash.clone(),
             kind: PhantomData,
         }

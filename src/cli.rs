@@ -114,6 +114,11 @@ pub struct RunArgs {
     #[arg(long, env = "TFDRIFT_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 
+    /// Record the fingerprint of in-sync objects in the tfdrift.jin.dev/baseline annotation
+    /// (compressed, at most 16 KiB), so that a later drift can be explained field by field.
+    #[arg(long, env = "TFDRIFT_BASELINE_RECORD", default_value_t = true, action = clap::ArgAction::Set)]
+    pub baseline_record: bool,
+
     /// Timeout of every API call the reconciler makes.
     #[arg(long, env = "TFDRIFT_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
@@ -155,6 +160,11 @@ pub struct HashArgs {
     /// ready to apply.
     #[arg(long, conflicts_with = "output")]
     pub annotate: bool,
+
+    /// With --annotate, do not write the tfdrift.jin.dev/baseline record (the compressed
+    /// fingerprint that lets the operator say what drifted from the very first verdict).
+    #[arg(long, requires = "annotate")]
+    pub no_baseline: bool,
 }
 
 /// Accepts Go-style and friendly durations (`90s`, `10m`, `1h30m`, `2 minutes`) and ISO 8601.

@@ -74,6 +74,32 @@ pub fn hash_value(value: &Value) -> Option<Result<String, HashValueError>> {
     crate::for_each_kind!(dispatch)
 }
 
+/// The hash and canonical fingerprint of one object of a supported kind.
+pub fn fingerprint_value(value: &Value) -> Option<Result<(String, Value), HashValueError>> {
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    macro_rules! dispatch {
+        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
+            match (api_version, kind) {
+                $(($api, $kind) => Some(
+                    serde_json::from_value::<$ty>(value.clone())
+                        .map_err(HashValueError::Decode)
+                        .and_then(|obj| {
+                            let hash = fingerprint::hash(&obj).map_err(HashValueError::Fingerprint)?;
+                            let spec = fingerprint::spec_value(&obj).map_err(HashValueError::Fingerprint)?;
+                            Ok((hash, spec))
+                        }),
+                ),)*
+                _ => None,
+            }
+        };
+    }
+    crate::for_each_kind!(dispatch)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HashValueError {
     #[error("not a valid object of its kind")]
@@ -144,9 +170,10 @@ pub fn hash_all(manifests: &Manifests) -> Result<Outcome, HashError> {
     Ok(outcome)
 }
 
-/// Sets the opt-in label and the spec-hash annotation on every supported object, in
-/// place (inside Lists too). Returns the notes for skipped objects.
-pub fn annotate(manifests: &mut Manifests) -> Result<Vec<String>, HashError> {
+/// Sets the opt-in label, the spec-hash annotation and (with `baseline`) the baseline
+/// record on every supported object, in place (inside Lists too). Returns the notes for
+/// skipped objects.
+pub fn annotate(manifests: &mut Manifests, baseline: bool) -> Result<Vec<String>, HashError> {
     let outcome = hash_all(manifests)?;
     let mut hashes = outcome.hashed.into_iter();
     for doc in &mut manifests.documents {
@@ -159,17 +186,22 @@ pub fn annotate(manifests: &mut Manifests) -> Result<Vec<String>, HashError> {
             vec![doc]
         };
         for obj in targets {
-            if hash_value(obj).is_none() {
+            let Some(Ok((_, spec))) = fingerprint_value(obj) else {
                 continue;
-            }
+            };
             let Some(h) = hashes.next() else { break };
-            set_opt_in(obj, &h.hash);
+            // A record too large to write is left out: the operator then reports drift
+            // without field detail.
+            let record = baseline
+                .then(|| crate::diff::encode_record(&h.hash, &spec).ok())
+                .flatten();
+            set_opt_in(obj, &h.hash, record.as_deref());
         }
     }
     Ok(outcome.skipped)
 }
 
-fn set_opt_in(obj: &mut Value, hash: &str) {
+fn set_opt_in(obj: &mut Value, hash: &str, record: Option<&str>) {
     let Some(root) = obj.as_object_mut() else {
         return;
     };
@@ -182,10 +214,14 @@ fn set_opt_in(obj: &mut Value, hash: &str) {
     let Some(meta) = meta.as_object_mut() else {
         return;
     };
-    for (field, key, value) in [
+    let mut entries = vec![
         ("labels", keys::ENABLED_LABEL, "true"),
         ("annotations", keys::SPEC_HASH, hash),
-    ] {
+    ];
+    if let Some(record) = record {
+        entries.push(("annotations", keys::BASELINE, record));
+    }
+    for (field, key, value) in entries {
         let map = meta
             .entry(field)
             .or_insert_with(|| Value::Object(Default::default()));

@@ -14,9 +14,14 @@ pub const DRIFTED: &str = "tfdrift.jin.dev/drifted";
 pub const DRIFTED_AT: &str = "tfdrift.jin.dev/drifted-at";
 /// The live fingerprint's hash.
 pub const LIVE_HASH: &str = "tfdrift.jin.dev/live-hash";
+/// The fingerprint at a time the object was in sync: `v1:<hash>:<base64 deflate JSON>`.
+pub const BASELINE: &str = "tfdrift.jin.dev/baseline";
+/// What drifted, and who changed it, while drifted.
+pub const DRIFT_SUMMARY: &str = "tfdrift.jin.dev/drift-summary";
 
-/// The annotations the operator owns (and removes on opt-out).
-pub const OPERATOR_ANNOTATIONS: [&str; 3] = [DRIFTED, DRIFTED_AT, LIVE_HASH];
+/// The annotations the operator owns (and removes on opt-out). The baseline record is
+/// intent, like the spec-hash, and stays.
+pub const OPERATOR_ANNOTATIONS: [&str; 4] = [DRIFTED, DRIFTED_AT, LIVE_HASH, DRIFT_SUMMARY];
 
 /// Field manager of the operator's patches.
 pub const FIELD_MANAGER: &str = "tfdrift";

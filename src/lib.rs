@@ -1,9 +1,12 @@
 //! tfdrift: detects drift between the intent recorded in a resource's
 //! `tfdrift.jin.dev/spec-hash` annotation and what is live in the cluster.
 
+pub mod attribution;
 pub mod cache;
 pub mod cli;
 pub mod controller;
+pub mod diff;
+pub mod events;
 pub mod fingerprint;
 pub mod hash;
 pub mod keys;

@@ -37,7 +37,8 @@ fn run_hash(args: &HashArgs) -> anyhow::Result<()> {
 
     let mut stdout = std::io::stdout().lock();
     if args.annotate {
-        let skipped = hash::annotate(&mut manifests).with_context(|| source.clone())?;
+        let skipped =
+            hash::annotate(&mut manifests, !args.no_baseline).with_context(|| source.clone())?;
         note_skipped(&skipped);
         stdout.write_all(manifests.render()?.as_bytes())?;
         return Ok(());

@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::attribution;
 use crate::cache::Cached;
-use crate::fingerprint::Fingerprint;
+use crate::diff;
+use crate::fingerprint::{self, Fingerprint};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::verdict::{self, EventKind, Verdict};
@@ -89,37 +90,49 @@ impl std::fmt::Display for ObjectKey {
 pub struct Context {
     pub client: Client,
     pub metrics: Metrics,
-    pub recorder: Recorder,
+    pub events: crate::events::Publisher,
     pub leader: watch::Receiver<bool>,
     pub resync_period: Duration,
     pub api_timeout: Duration,
     pub readiness: crate::server::Readiness,
+    /// Write the baseline record of in-sync objects (`--baseline-record`).
+    pub record_baseline: bool,
     /// The verdict last reported per object: events fire on its transitions.
     verdicts: Mutex<HashMap<ObjectKey, Verdict>>,
     /// Consecutive transient failures per object, for exponential backoff.
     failures: Mutex<HashMap<ObjectKey, u32>>,
+    /// Live hashes whose baseline record could not be made (too large): not refetched.
+    unrecordable: Mutex<HashMap<ObjectKey, String>>,
+}
+
+/// The reconciler's tunables, from the command line.
+pub struct Settings {
+    pub resync_period: Duration,
+    pub api_timeout: Duration,
+    pub record_baseline: bool,
 }
 
 impl Context {
     pub fn new(
         client: Client,
         metrics: Metrics,
-        recorder: Recorder,
+        events: crate::events::Publisher,
         leader: watch::Receiver<bool>,
-        resync_period: Duration,
-        api_timeout: Duration,
         readiness: crate::server::Readiness,
+        settings: Settings,
     ) -> Self {
         Context {
             client,
             metrics,
-            recorder,
+            events,
             leader,
-            resync_period,
-            api_timeout,
+            resync_period: settings.resync_period,
+            api_timeout: settings.api_timeout,
             readiness,
+            record_baseline: settings.record_baseline,
             verdicts: Mutex::default(),
             failures: Mutex::default(),
+            unrecordable: Mutex::default(),
         }
     }
 
@@ -157,6 +170,7 @@ impl Context {
     pub fn forget(&self, key: &ObjectKey) {
         let previous = lock(&self.verdicts).remove(key);
         lock(&self.failures).remove(key);
+        lock(&self.unrecordable).remove(key);
         if previous == Some(Verdict::Drifted) {
             self.metrics
                 .resources_drifted
@@ -258,7 +272,17 @@ pub async fn reconcile<K: Fingerprint>(
         })?;
     let annotations = &obj.annotations();
     let verdict = verdict::decide(annotations.get(keys::SPEC_HASH).map(String::as_str), live);
-    let patch = verdict::annotation_patch(annotations, &verdict, live, now_rfc3339);
+    let mut patch = verdict::annotation_patch(annotations, &verdict, live, now_rfc3339);
+    let explanation = explain_and_record(
+        &ctx,
+        obj.as_ref(),
+        &key,
+        annotations,
+        &verdict,
+        live,
+        &mut patch,
+    )
+    .await?;
     if !patch.is_empty() {
         // Leadership may have moved while we computed: never write without it.
         if !ctx.is_leader() {
@@ -283,6 +307,10 @@ pub async fn reconcile<K: Fingerprint>(
                 .with_label_values(&[key.kind])
                 .inc();
         }
+        let note = match (&explanation, reason) {
+            (Some(why), keys::reason::DRIFT_DETECTED) => format!("{note}: {why}"),
+            _ => note,
+        };
         publish(&ctx, obj.as_ref(), &key, reason, kind, note).await;
     }
     ctx.metrics
@@ -291,6 +319,109 @@ pub async fn reconcile<K: Fingerprint>(
         .inc();
     lock(&ctx.failures).remove(&key);
     Ok(Action::requeue(ctx.resync_period))
+}
+
+/// Longest drift summary kept in the annotation; events.k8s.io notes hold 1 KiB in all.
+const SUMMARY_LIMIT: usize = 900;
+
+/// Adds to `patch` what needs the full object: the drift summary (what changed, who
+/// changed it) when the object enters or changes drift, and the baseline record when an
+/// in-sync object's record is stale. One GET, only then; never at steady state. Returns
+/// the explanation for the event. Failing to explain never blocks the verdict.
+async fn explain_and_record<K: Fingerprint>(
+    ctx: &Context,
+    obj: &Cached<K>,
+    key: &ObjectKey,
+    annotations: &BTreeMap<String, String>,
+    verdict: &Verdict,
+    live: &str,
+    patch: &mut BTreeMap<&'static str, Option<String>>,
+) -> Result<Option<String>, Error> {
+    let explain = *verdict == Verdict::Drifted
+        && (annotations.get(keys::LIVE_HASH).map(String::as_str) != Some(live)
+            || !annotations.contains_key(keys::DRIFT_SUMMARY));
+    let record = ctx.record_baseline
+        && *verdict == Verdict::InSync
+        && obj.baseline_hash.as_deref() != Some(live)
+        && lock(&ctx.unrecordable).get(key).map(String::as_str) != Some(live);
+    if !(explain || record) || !ctx.is_leader() {
+        return Ok(None);
+    }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let full = match tokio::time::timeout(ctx.api_timeout, api.get_opt(&key.name)).await {
+        Ok(Ok(Some(full))) => full,
+        Ok(Ok(None)) => return Ok(None),
+        Ok(Err(error)) => {
+            ctx.api_error(key.kind, "get");
+            warn!(object = %key, error = &error as &dyn std::error::Error, "cannot fetch the object to explain or record it");
+            return Ok(None);
+        }
+        Err(_) => {
+            ctx.api_error(key.kind, "get");
+            warn!(object = %key, "fetching the object to explain or record it timed out");
+            return Ok(None);
+        }
+    };
+    // The fetched object may be newer than the cached one; its own watch event follows.
+    let (Ok(hash), Ok(spec)) = (fingerprint::hash(&full), fingerprint::spec_value(&full)) else {
+        return Ok(None);
+    };
+    if hash != live {
+        return Ok(None);
+    }
+    if record {
+        match diff::encode_record(live, &spec) {
+            Ok(r) => {
+                patch.insert(keys::BASELINE, Some(r));
+            }
+            Err(error) => {
+                info!(object = %key, error = &error as &dyn std::error::Error, "no baseline record for this object");
+                lock(&ctx.unrecordable).insert(key.clone(), live.to_owned());
+            }
+        }
+        return Ok(None);
+    }
+    let spec_hash = annotations
+        .get(keys::SPEC_HASH)
+        .map(|s| s.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let (summary, why) = match full.annotations().get(keys::BASELINE).map(|r| diff::decode_record(r)) {
+        Some(Ok((h, baseline))) if h == spec_hash => {
+            let changes = diff::diff(&baseline, &spec);
+            let summary = diff::summary(&changes, SUMMARY_LIMIT);
+            let writers = attribution::writers(key.kind, full.meta().managed_fields.as_deref().unwrap_or_default(), &changes);
+            let by: Vec<String> = writers.iter().take(3).map(ToString::to_string).collect();
+            let why = if by.is_empty() {
+                // E.g. the scale subresource before 1.22 recorded no field owner.
+                format!("{summary} (the API server recorded no writer for these fields)")
+            } else {
+                format!("{summary} (changed by {})", by.join(", "))
+            };
+            (why.clone(), why)
+        }
+        Some(Ok(_)) => ("cannot say what changed: the baseline record is of another spec-hash".to_owned(), String::new()),
+        Some(Err(error)) => (format!("cannot say what changed: {error}"), String::new()),
+        None => (
+            "cannot say what changed: no tfdrift.jin.dev/baseline record (write one with `tfdrift hash --annotate`)".to_owned(),
+            String::new(),
+        ),
+    };
+    let summary = truncate(&summary, SUMMARY_LIMIT);
+    if annotations.get(keys::DRIFT_SUMMARY) != Some(&summary) {
+        patch.insert(keys::DRIFT_SUMMARY, Some(summary));
+    }
+    Ok((!why.is_empty()).then(|| truncate(&why, SUMMARY_LIMIT)))
+}
+
+fn truncate(s: &str, limit: usize) -> String {
+    if s.len() <= limit {
+        return s.to_owned();
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 /// Publishes an event. A failure is logged and counted, not retried: the annotations
@@ -303,18 +434,14 @@ async fn publish<K: Fingerprint>(
     kind: EventKind,
     note: String,
 ) {
-    let event = Event {
-        type_: match kind {
-            EventKind::Normal => EventType::Normal,
-            EventKind::Warning => EventType::Warning,
-        },
-        reason: reason.into(),
-        note: Some(note),
-        action: "DriftCheck".into(),
-        secondary: None,
+    let type_ = match kind {
+        EventKind::Normal => crate::events::EventType::Normal,
+        EventKind::Warning => crate::events::EventType::Warning,
     };
-    let reference = obj.object_ref(&());
-    match tokio::time::timeout(ctx.api_timeout, ctx.recorder.publish(&event, &reference)).await {
+    let publish = ctx
+        .events
+        .publish(obj.object_ref(&()), type_, reason, "DriftCheck", &note);
+    match tokio::time::timeout(ctx.api_timeout, publish).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
             ctx.api_error(key.kind, "create_event");

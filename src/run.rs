@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::ValueEnum;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, Config};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -19,7 +18,7 @@ use crate::controller;
 use crate::keys;
 use crate::leader;
 use crate::metrics::Metrics;
-use crate::reconcile::Context;
+use crate::reconcile::{Context, Settings};
 use crate::server::{self, Readiness};
 
 const IN_CLUSTER_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -155,21 +154,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     }
 
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: keys::REPORTER.into(),
-            instance: Some(identity.clone()),
-        },
-    );
+    let events = crate::events::Publisher::new(client.clone(), keys::REPORTER, &identity);
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics.clone(),
-        recorder,
+        events,
         leader_rx.clone(),
-        args.resync_period,
-        args.api_timeout,
         readiness.clone(),
+        Settings {
+            resync_period: args.resync_period,
+            api_timeout: args.api_timeout,
+            record_baseline: args.baseline_record,
+        },
     ));
 
     let kinds: Vec<WatchedKind> = if args.kinds.is_empty() {

@@ -82,6 +82,9 @@ pub fn annotation_patch(
         _ => None,
     };
     desired.insert(keys::DRIFTED_AT, drifted_at);
+    if *verdict != Verdict::Drifted {
+        desired.insert(keys::DRIFT_SUMMARY, None);
+    }
     desired
         .into_iter()
         .filter(|(k, v)| current.get(*k) != v.as_ref())

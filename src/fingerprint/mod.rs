@@ -91,6 +91,14 @@ pub fn canonical_json<K: Fingerprint>(obj: &K) -> Result<Vec<u8>, FingerprintErr
         .map_err(|source| FingerprintError::Serialize { kind, source })
 }
 
+/// The canonical fingerprint as a JSON value (what the baseline record keeps and the
+/// drift diff compares).
+pub fn spec_value<K: Fingerprint>(obj: &K) -> Result<serde_json::Value, FingerprintError> {
+    let kind = <K as k8s_openapi::Resource>::KIND;
+    serde_json::to_value(obj.canonical()?)
+        .map_err(|source| FingerprintError::Serialize { kind, source })
+}
+
 /// SHA-256 of the canonical fingerprint, 64 lowercase hex characters.
 pub fn hash<K: Fingerprint>(obj: &K) -> Result<String, FingerprintError> {
     Ok(hex::encode(Sha256::digest(canonical_json(obj)?)))

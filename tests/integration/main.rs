@@ -2,6 +2,7 @@
 //! for this whole binary; a fresh namespace per test.
 
 mod deploy;
+mod explain;
 mod faults;
 mod operator;
 mod smoke;

@@ -438,16 +438,46 @@ async fn kubectl_mutations_are_drift_and_unrelated_changes_are_not() {
     }
 
     // Drift: scale, set image, an edit-style patch; each detected, then put back.
-    let mutations: [(Vec<&str>, Vec<&str>); 3] = [
-        (
+    // Drift: scale, set image, edit, an edit-style patch; each detected, explained,
+    // attributed, then put back. (kubectl edit runs with a non-interactive EDITOR.)
+    let edit_to = |from: &str, to: &str| format!("sed -i s/{from}/{to}/");
+    struct Mutation<'a> {
+        drift: Vec<&'a str>,
+        editor: Option<String>,
+        restore: Vec<&'a str>,
+        line: &'a str,
+        manager: Option<&'a str>,
+    }
+    let m = |drift, editor, restore, line, manager| Mutation {
+        drift,
+        editor,
+        restore,
+        line,
+        manager,
+    };
+    let mutations: Vec<Mutation> = vec![
+        m(
             vec!["scale", "deployment/web", "--replicas=3", "-n", n],
+            None,
             vec!["scale", "deployment/web", "--replicas=1", "-n", n],
+            "replicas: 1 → 3",
+            None,
         ),
-        (
+        m(
             vec!["set", "image", "deployment/web", "app=nginx:1.27", "-n", n],
+            None,
             vec!["set", "image", "deployment/web", "app=nginx:1.25", "-n", n],
+            "containers[app].image: nginx:1.25 → nginx:1.27",
+            Some("kubectl-set"),
         ),
-        (
+        m(
+            vec!["edit", "deployment/web", "-n", n],
+            Some(edit_to("nginx:1.25", "nginx:1.26")),
+            vec!["set", "image", "deployment/web", "app=nginx:1.25", "-n", n],
+            "containers[app].image: nginx:1.25 → nginx:1.26",
+            Some("kubectl-edit"),
+        ),
+        m(
             vec![
                 "patch",
                 "deployment/web",
@@ -457,6 +487,7 @@ async fn kubectl_mutations_are_drift_and_unrelated_changes_are_not() {
                 "-p",
                 r#"[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"debug"}]"#,
             ],
+            None,
             vec![
                 "patch",
                 "deployment/web",
@@ -466,15 +497,58 @@ async fn kubectl_mutations_are_drift_and_unrelated_changes_are_not() {
                 "-p",
                 r#"[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"info"}]"#,
             ],
+            "containers[app].env[LOG_LEVEL].value: info → debug",
+            Some("kubectl-patch"),
         ),
     ];
-    for (i, (drift, restore)) in mutations.iter().enumerate() {
-        cp.kubectl(drift);
+    for (
+        i,
+        Mutation {
+            drift,
+            editor,
+            restore,
+            line,
+            manager,
+        },
+    ) in mutations.iter().enumerate()
+    {
+        support::next_second().await;
+        let out = std::process::Command::new("kubectl")
+            .env("KUBECONFIG", &cp.kubeconfig)
+            .env("EDITOR", editor.as_deref().unwrap_or("true"))
+            .args(drift)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {drift:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         wait_drifted(&client, n, "Deployment", "web", "true").await;
-        eventually("DriftDetected", WAIT, || async {
-            (count_events(&client, n, "web", "DriftDetected").await == i as i32 + 1).then_some(())
+        let notes = eventually("DriftDetected", WAIT, || async {
+            let notes: Vec<String> = events(&client, n, "web")
+                .await
+                .into_iter()
+                .filter(|e| e.0 == "DriftDetected")
+                .map(|e| e.2)
+                .collect();
+            (notes.len() == i + 1).then_some(notes)
         })
         .await;
+        // One event per transition, each with its own explanation.
+        let note = notes
+            .iter()
+            .find(|note| note.contains(line))
+            .unwrap_or_else(|| panic!("no {line:?} in {notes:?}"));
+        match manager {
+            Some(m) => assert!(note.contains(&format!("changed by {m} at ")), "{note}"),
+            // Servers before 1.22 record no owner for the scale subresource: say so,
+            // never blame the object's creator.
+            None => assert!(
+                note.contains("changed by kubectl") || note.contains("recorded no writer"),
+                "{note}"
+            ),
+        }
         cp.kubectl(restore);
         wait_drifted(&client, n, "Deployment", "web", "false").await;
         eventually("DriftResolved", WAIT, || async {
@@ -485,7 +559,7 @@ async fn kubectl_mutations_are_drift_and_unrelated_changes_are_not() {
     assert_eq!(
         op.metric(r#"tfdrift_drift_detected_total{kind="Deployment"}"#)
             .await,
-        Some(3.0)
+        Some(4.0)
     );
     ns.delete(&client).await;
 }

@@ -455,6 +455,22 @@ impl TestNamespace {
     }
 }
 
+/// Waits until the wall clock enters the next second. managedFields times have
+/// one-second resolution; a change made in the very second of the operator's own last
+/// write cannot be told apart from one before it.
+pub async fn next_second() {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    };
+    let start = now();
+    while now() == start {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls `check` until it returns `Some` or `timeout` passes; the panic says what was awaited.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where

@@ -1,0 +1,122 @@
+//! Publishing `events.k8s.io/v1` events: one new Event per verdict transition.
+//!
+//! Not kube-runtime's `Recorder`: it folds events with the same reason and object into a
+//! series and keeps the first one's note, so a second drift within minutes would show the
+//! first drift's explanation. tfdrift emits only on transitions, so it never needs series.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+/// events.k8s.io/v1 rejects longer notes.
+const NOTE_LIMIT: usize = 1024;
+/// Object names are at most 253 characters; the suffix takes 17.
+const NAME_PREFIX_LIMIT: usize = 253 - 17;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+pub struct Publisher {
+    client: Client,
+    controller: String,
+    instance: String,
+    counter: AtomicU64,
+}
+
+impl Publisher {
+    pub fn new(client: Client, controller: &str, instance: &str) -> Self {
+        Publisher {
+            client,
+            controller: controller.to_owned(),
+            instance: instance.to_owned(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// Creates one Event about `regarding`, in its namespace.
+    pub async fn publish(
+        &self,
+        regarding: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) -> kube::Result<()> {
+        let now = jiff::Timestamp::now();
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        // Unique per event: nanoseconds since the epoch, plus a counter for one instant.
+        let unique =
+            (now.as_nanosecond() as u64).wrapping_add(self.counter.fetch_add(1, Ordering::Relaxed));
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!(
+                    "{}.{unique:016x}",
+                    name_prefix(regarding.name.as_deref().unwrap_or("object"))
+                )),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            action: Some(action.to_owned()),
+            reason: Some(reason.to_owned()),
+            type_: Some(match type_ {
+                EventType::Normal => "Normal".into(),
+                EventType::Warning => "Warning".into(),
+            }),
+            note: Some(bounded(note, NOTE_LIMIT)),
+            regarding: Some(regarding),
+            ..Event::default()
+        };
+        Api::<Event>::namespaced(self.client.clone(), &namespace)
+            .create(&PostParams::default(), &event)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// A name prefix short enough for the suffix, ending in an alphanumeric character.
+fn name_prefix(name: &str) -> &str {
+    let mut end = name.len().min(NAME_PREFIX_LIMIT);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+}
+
+fn bounded(s: &str, limit: usize) -> String {
+    if s.len() <= limit {
+        return s.to_owned();
+    }
+    let mut end = limit - '…'.len_utf8();
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_notes_fit_the_api() {
+        let long = format!("{}-{}", "a".repeat(240), "b".repeat(12));
+        assert_eq!(name_prefix(&long).len(), 236);
+        assert!(name_prefix(&long).ends_with('a'));
+        assert_eq!(name_prefix("web"), "web");
+        assert!(bounded(&"é".repeat(2000), NOTE_LIMIT).len() <= NOTE_LIMIT);
+        assert_eq!(bounded("short", NOTE_LIMIT), "short");
+    }
+}
