@@ -371,5 +371,10 @@ kube-apiserver v1.20.2 + etcd on loopback, on the same machine.\n\nMachine: {mac
         n = r["n"],
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
-    std::fs::write(path, md).expect("docs/benchmarks.md");
+    // Keep the hand-written history below the figures.
+    let history = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|old| old.find("\n## History").map(|i| old[i..].to_owned()))
+        .unwrap_or_default();
+    std::fs::write(path, format!("{md}{history}")).expect("docs/benchmarks.md");
 }

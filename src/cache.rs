@@ -37,14 +37,26 @@ pub struct Cached<K> {
     tfdrift_annotations: Box<[(&'static str, Box<str>)]>,
     /// The hash the baseline record was taken at (the record itself is not cached).
     pub baseline_hash: Option<Box<str>>,
+    /// A fresh baseline record to write: only while the object is in sync and its record
+    /// is stale or missing, made from the object this event already decoded.
+    #[serde(skip)]
+    pub pending_record: Option<Box<str>>,
     pub live_hash: Result<String, String>,
     #[serde(skip)]
     kind: PhantomData<fn() -> K>,
 }
 
 impl<K: Fingerprint> Cached<K> {
-    pub fn new(mut obj: K) -> Self {
-        let live_hash = fingerprint::hash(&obj).map_err(|e| error_chain(&e));
+    /// Summarises `obj`; with `record_baselines`, also prepares its baseline record when it
+    /// is in sync and the one it carries is stale.
+    pub fn new(mut obj: K, record_baselines: bool) -> Self {
+        let kind = <K as k8s_openapi::Resource>::KIND;
+        // One canonicalisation serves both the hash and, when needed, the record.
+        let spec = fingerprint::spec_value(&obj);
+        let live_hash = spec
+            .as_ref()
+            .map_err(|e| error_chain(e))
+            .and_then(|s| fingerprint::hash_spec(kind, s).map_err(|e| error_chain(&e)));
         let meta = std::mem::take(obj.meta_mut());
         let opted_in = meta
             .labels
@@ -53,10 +65,26 @@ impl<K: Fingerprint> Cached<K> {
             .map(String::as_str)
             == Some("true");
         let mut annotations = meta.annotations.unwrap_or_default();
-        let baseline_hash = annotations
+        let baseline_hash: Option<Box<str>> = annotations
             .get(keys::BASELINE)
             .and_then(|r| crate::diff::record_hash(r))
             .map(Into::into);
+        let pending_record = match (&live_hash, &spec) {
+            (Ok(live), Ok(spec))
+                if record_baselines
+                    && baseline_hash.as_deref() != Some(live.as_str())
+                    && crate::verdict::decide(
+                        annotations.get(keys::SPEC_HASH).map(String::as_str),
+                        live,
+                    ) == crate::verdict::Verdict::InSync =>
+            {
+                // Too large to record: left out, the drift is then reported without detail.
+                crate::diff::encode_record(live, spec)
+                    .ok()
+                    .map(String::into_boxed_str)
+            }
+            _ => None,
+        };
         let tfdrift_annotations = KEPT_ANNOTATIONS
             .iter()
             .filter_map(|k| annotations.remove(*k).map(|v| (*k, v.into_boxed_str())))
@@ -72,6 +100,7 @@ impl<K: Fingerprint> Cached<K> {
             opted_in,
             tfdrift_annotations,
             baseline_hash,
+            pending_record,
             live_hash,
             kind: PhantomData,
         }
@@ -87,12 +116,15 @@ impl<K: Fingerprint> Cached<K> {
 }
 
 /// A watcher event with its object cached.
-pub fn event<K: Fingerprint>(event: watcher::Event<K>) -> watcher::Event<Cached<K>> {
+pub fn event<K: Fingerprint>(
+    event: watcher::Event<K>,
+    record_baselines: bool,
+) -> watcher::Event<Cached<K>> {
     match event {
-        watcher::Event::Apply(o) => watcher::Event::Apply(Cached::new(o)),
-        watcher::Event::Delete(o) => watcher::Event::Delete(Cached::new(o)),
+        watcher::Event::Apply(o) => watcher::Event::Apply(Cached::new(o, record_baselines)),
+        watcher::Event::Delete(o) => watcher::Event::Delete(Cached::new(o, false)),
         watcher::Event::Init => watcher::Event::Init,
-        watcher::Event::InitApply(o) => watcher::Event::InitApply(Cached::new(o)),
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(Cached::new(o, record_baselines)),
         watcher::Event::InitDone => watcher::Event::InitDone,
     }
 }
@@ -115,6 +147,7 @@ impl<K> Clone for Cached<K> {
             opted_in: self.opted_in,
             tfdrift_annotations: self.tfdrift_annotations.clone(),
             baseline_hash: self.baseline_hash.clone(),
+            pending_record: self.pending_record.clone(),
             live_hash: self.live_hash.clone(),
             kind: PhantomData,
         }
@@ -177,7 +210,11 @@ mod tests {
         );
         d.metadata.annotations = Some(ann);
         let expected = fingerprint::hash(&d).unwrap();
-        let c = Cached::new(d);
+        let c = Cached::new(d, true);
+        assert!(
+            c.pending_record.is_none(),
+            "not in sync (spec-hash abc): no record"
+        );
         assert_eq!(c.live_hash.as_deref(), Ok(expected.as_str()));
         assert_eq!(c.metadata.name.as_deref(), Some("deploy-multi-container"));
         assert!(c.opted_in);

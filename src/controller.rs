@@ -57,7 +57,10 @@ pub async fn run<K: Fingerprint>(
     let has_synced_in_stream = has_synced.clone();
     let stream = watcher(api, config)
         .default_backoff()
-        .map_ok(cache::event::<K>)
+        .map_ok({
+            let record = ctx.record_baseline;
+            move |event| cache::event::<K>(event, record)
+        })
         .reflect(writer)
         .inspect(move |event| match event {
             Ok(event) => {

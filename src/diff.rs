@@ -37,7 +37,7 @@ pub enum RecordError {
 /// `v1:<hash>:<base64 of deflated canonical spec JSON>`.
 pub fn encode_record(hash: &str, spec: &Value) -> Result<String, RecordError> {
     let json = serde_json::to_vec(spec).map_err(RecordError::Json)?;
-    let mut enc = DeflateEncoder::new(Vec::new(), Compression::best());
+    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
     enc.write_all(&json).map_err(RecordError::Inflate)?;
     let deflated = enc.finish().map_err(RecordError::Inflate)?;
     let record = format!("v1:{hash}:{}", STANDARD.encode(deflated));

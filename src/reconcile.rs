@@ -101,8 +101,6 @@ pub struct Context {
     verdicts: Mutex<HashMap<ObjectKey, Verdict>>,
     /// Consecutive transient failures per object, for exponential backoff.
     failures: Mutex<HashMap<ObjectKey, u32>>,
-    /// Live hashes whose baseline record could not be made (too large): not refetched.
-    unrecordable: Mutex<HashMap<ObjectKey, String>>,
 }
 
 /// The reconciler's tunables, from the command line.
@@ -132,7 +130,6 @@ impl Context {
             record_baseline: settings.record_baseline,
             verdicts: Mutex::default(),
             failures: Mutex::default(),
-            unrecordable: Mutex::default(),
         }
     }
 
@@ -170,7 +167,6 @@ impl Context {
     pub fn forget(&self, key: &ObjectKey) {
         let previous = lock(&self.verdicts).remove(key);
         lock(&self.failures).remove(key);
-        lock(&self.unrecordable).remove(key);
         if previous == Some(Verdict::Drifted) {
             self.metrics
                 .resources_drifted
@@ -204,9 +200,10 @@ impl Context {
             field_manager: Some(keys::FIELD_MANAGER.into()),
             ..Default::default()
         };
+        // A metadata patch: the server answers with metadata only, which is all we need.
         match tokio::time::timeout(
             self.api_timeout,
-            api.patch(&key.name, &params, &Patch::Merge(&body)),
+            api.patch_metadata(&key.name, &params, &Patch::Merge(&body)),
         )
         .await
         {
@@ -324,10 +321,11 @@ pub async fn reconcile<K: Fingerprint>(
 /// Longest drift summary kept in the annotation; events.k8s.io notes hold 1 KiB in all.
 const SUMMARY_LIMIT: usize = 900;
 
-/// Adds to `patch` what needs the full object: the drift summary (what changed, who
-/// changed it) when the object enters or changes drift, and the baseline record when an
-/// in-sync object's record is stale. One GET, only then; never at steady state. Returns
-/// the explanation for the event. Failing to explain never blocks the verdict.
+/// Adds to `patch` the baseline record prepared at cache time (an in-sync object whose
+/// record is stale), and what needs the full object: the drift summary (what changed, who
+/// changed it) when the object enters or changes drift — one GET, only then, never at
+/// steady state. Returns the explanation for the event. Failing to explain never blocks
+/// the verdict.
 async fn explain_and_record<K: Fingerprint>(
     ctx: &Context,
     obj: &Cached<K>,
@@ -337,14 +335,16 @@ async fn explain_and_record<K: Fingerprint>(
     live: &str,
     patch: &mut BTreeMap<&'static str, Option<String>>,
 ) -> Result<Option<String>, Error> {
+    if *verdict == Verdict::InSync
+        && ctx.is_leader()
+        && let Some(record) = &obj.pending_record
+    {
+        patch.insert(keys::BASELINE, Some(record.to_string()));
+    }
     let explain = *verdict == Verdict::Drifted
         && (annotations.get(keys::LIVE_HASH).map(String::as_str) != Some(live)
             || !annotations.contains_key(keys::DRIFT_SUMMARY));
-    let record = ctx.record_baseline
-        && *verdict == Verdict::InSync
-        && obj.baseline_hash.as_deref() != Some(live)
-        && lock(&ctx.unrecordable).get(key).map(String::as_str) != Some(live);
-    if !(explain || record) || !ctx.is_leader() {
+    if !explain || !ctx.is_leader() {
         return Ok(None);
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
@@ -363,22 +363,13 @@ async fn explain_and_record<K: Fingerprint>(
         }
     };
     // The fetched object may be newer than the cached one; its own watch event follows.
-    let (Ok(hash), Ok(spec)) = (fingerprint::hash(&full), fingerprint::spec_value(&full)) else {
+    let Ok(spec) = fingerprint::spec_value(&full) else {
+        return Ok(None);
+    };
+    let Ok(hash) = fingerprint::hash_spec(key.kind, &spec) else {
         return Ok(None);
     };
     if hash != live {
-        return Ok(None);
-    }
-    if record {
-        match diff::encode_record(live, &spec) {
-            Ok(r) => {
-                patch.insert(keys::BASELINE, Some(r));
-            }
-            Err(error) => {
-                info!(object = %key, error = &error as &dyn std::error::Error, "no baseline record for this object");
-                lock(&ctx.unrecordable).insert(key.clone(), live.to_owned());
-            }
-        }
         return Ok(None);
     }
     let spec_hash = annotations

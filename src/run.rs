@@ -260,6 +260,17 @@ async fn serve(
         .with_context(|| format!("HTTP server on {addr:?} failed"))
 }
 
+/// Hands freed heap pages back to the OS. The initial lists decode every object in full
+/// before the cache keeps its small summary; glibc would otherwise hold on to that
+/// transient peak for the life of the process.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Ready once every kind's cache has synced; a standby (leader election on, not leading)
 /// is ready too, so that a rollout does not wait on the lease.
 async fn track_readiness(
@@ -272,7 +283,12 @@ async fn track_readiness(
 ) -> anyhow::Result<()> {
     let mut synced_kinds = HashSet::new();
     let mut synced_open = true;
+    let mut trimmed = false;
     loop {
+        if !trimmed && synced_kinds.len() >= kinds {
+            release_freed_memory();
+            trimmed = true;
+        }
         let all_synced = synced_kinds.len() >= kinds;
         let standby = leader_elect && !*leader.borrow_and_update();
         readiness.set(all_synced || standby);

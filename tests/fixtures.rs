@@ -128,6 +128,24 @@ fn every_fixture_holds_the_contract_on_every_server() {
 }
 
 #[test]
+fn hashing_the_spec_value_equals_hashing_the_object() {
+    for server in servers() {
+        for case in cases(&server) {
+            let v: serde_json::Value =
+                serde_json::from_slice(&fs::read(case.join("live.json")).unwrap()).unwrap();
+            let (hash, spec) = tfdrift::hash::fingerprint_value(&v).unwrap().unwrap();
+            let kind = v["kind"].as_str().unwrap();
+            assert_eq!(
+                tfdrift::fingerprint::hash_spec(kind, &spec).unwrap(),
+                hash,
+                "{}",
+                case.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn one_manifest_hashes_the_same_on_every_server() {
     let servers = servers();
     for case in cases(&servers[0]) {

@@ -99,6 +99,18 @@ pub fn spec_value<K: Fingerprint>(obj: &K) -> Result<serde_json::Value, Fingerpr
         .map_err(|source| FingerprintError::Serialize { kind, source })
 }
 
+/// The hash of a fingerprint already turned into a JSON value by [`spec_value`]: the same
+/// bytes are hashed (serde_json keeps struct field order), without canonicalising twice.
+pub fn hash_spec(kind: &str, spec: &serde_json::Value) -> Result<String, FingerprintError> {
+    let json = serde_json::to_vec(&Envelope { kind, spec }).map_err(|source| {
+        FingerprintError::Serialize {
+            kind: "spec",
+            source,
+        }
+    })?;
+    Ok(hex::encode(Sha256::digest(json)))
+}
+
 /// SHA-256 of the canonical fingerprint, 64 lowercase hex characters.
 pub fn hash<K: Fingerprint>(obj: &K) -> Result<String, FingerprintError> {
     Ok(hex::encode(Sha256::digest(canonical_json(obj)?)))
