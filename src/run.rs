@@ -260,9 +260,13 @@ async fn serve(
         .with_context(|| format!("HTTP server on {addr:?} failed"))
 }
 
-/// Hands freed heap pages back to the OS. The initial lists decode every object in full
-/// before the cache keeps its small summary; glibc would otherwise hold on to that
-/// transient peak for the life of the process.
+/// How often freed heap is handed back to the OS.
+const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Hands freed heap pages back to the OS. Bursts (the initial lists, which decode every
+/// object in full before the cache keeps its small summary, and the first round of
+/// patches) leave freed memory that glibc would otherwise keep for the life of the
+/// process. A trim walks only free chunks: cheap at this heap size.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe.
@@ -283,12 +287,9 @@ async fn track_readiness(
 ) -> anyhow::Result<()> {
     let mut synced_kinds = HashSet::new();
     let mut synced_open = true;
-    let mut trimmed = false;
+    let mut trim = tokio::time::interval(TRIM_INTERVAL);
+    trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if !trimmed && synced_kinds.len() >= kinds {
-            release_freed_memory();
-            trimmed = true;
-        }
         let all_synced = synced_kinds.len() >= kinds;
         let standby = leader_elect && !*leader.borrow_and_update();
         readiness.set(all_synced || standby);
@@ -301,6 +302,8 @@ async fn track_readiness(
                 Some(kind) => { synced_kinds.insert(kind); }
                 None => synced_open = false,
             },
+            // Off the async workers: a trim must not delay a reconcile.
+            _ = trim.tick() => drop(tokio::task::spawn_blocking(release_freed_memory)),
             changed = leader.changed() => if changed.is_err() {
                 // The lease task has ended; its own result stops the process.
                 shutdown.cancelled().await;
