@@ -236,31 +236,8 @@ async fn clean_up_opt_out<K: Fingerprint>(
     key: &ObjectKey,
 ) -> Result<(), reconcile::Error> {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let obj = match tokio::time::timeout(ctx.api_timeout, api.get_opt(&key.name)).await {
-        Ok(Ok(obj)) => obj,
-        Ok(Err(source)) => {
-            ctx.metrics
-                .api_errors_total
-                .with_label_values(&[key.kind, "get"])
-                .inc();
-            return Err(reconcile::Error::Api {
-                verb: "get",
-                object: key.to_string(),
-                source: Box::new(source),
-            });
-        }
-        Err(_) => {
-            ctx.metrics
-                .api_errors_total
-                .with_label_values(&[key.kind, "get"])
-                .inc();
-            return Err(reconcile::Error::Timeout {
-                verb: "get",
-                object: key.to_string(),
-                timeout: ctx.api_timeout,
-            });
-        }
-    };
+    // Labels and annotations are all this needs: fetch metadata only.
+    let obj = ctx.call(key, "get", api.get_metadata(&key.name)).await?;
     let Some(obj) = obj else {
         info!(object = %key, "deleted; metrics dropped");
         return Ok(());

@@ -54,24 +54,7 @@ pub struct Outcome {
 
 /// The hash of one object of a supported kind, `None` for any other kind.
 pub fn hash_value(value: &Value) -> Option<Result<String, HashValueError>> {
-    let api_version = value
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-    macro_rules! dispatch {
-        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
-            match (api_version, kind) {
-                $(($api, $kind) => Some(
-                    serde_json::from_value::<$ty>(value.clone())
-                        .map_err(HashValueError::Decode)
-                        .and_then(|obj| fingerprint::hash(&obj).map_err(HashValueError::Fingerprint)),
-                ),)*
-                _ => None,
-            }
-        };
-    }
-    crate::for_each_kind!(dispatch)
+    fingerprint_value(value).map(|r| r.map(|(hash, _)| hash))
 }
 
 /// The hash and canonical fingerprint of one object of a supported kind.
@@ -88,8 +71,8 @@ pub fn fingerprint_value(value: &Value) -> Option<Result<(String, Value), HashVa
                     serde_json::from_value::<$ty>(value.clone())
                         .map_err(HashValueError::Decode)
                         .and_then(|obj| {
-                            let hash = fingerprint::hash(&obj).map_err(HashValueError::Fingerprint)?;
                             let spec = fingerprint::spec_value(&obj).map_err(HashValueError::Fingerprint)?;
+                            let hash = fingerprint::hash_spec($kind, &spec).map_err(HashValueError::Fingerprint)?;
                             Ok((hash, spec))
                         }),
                 ),)*

@@ -201,26 +201,34 @@ impl Context {
             ..Default::default()
         };
         // A metadata patch: the server answers with metadata only, which is all we need.
-        match tokio::time::timeout(
-            self.api_timeout,
-            api.patch_metadata(&key.name, &params, &Patch::Merge(&body)),
-        )
-        .await
-        {
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok(false),
+        let patch = Patch::Merge(&body);
+        let call = api.patch_metadata(&key.name, &params, &patch);
+        Ok(self.call(key, "patch", call).await?.is_some())
+    }
+
+    /// Runs one API call about `key` under the API timeout; a failure is counted and named.
+    /// A 404 is `Ok(None)`: the object is gone, which is not an error.
+    pub async fn call<T>(
+        &self,
+        key: &ObjectKey,
+        verb: &'static str,
+        call: impl std::future::Future<Output = kube::Result<T>>,
+    ) -> Result<Option<T>, Error> {
+        match tokio::time::timeout(self.api_timeout, call).await {
+            Ok(Ok(value)) => Ok(Some(value)),
+            Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok(None),
             Ok(Err(source)) => {
-                self.api_error(key.kind, "patch");
+                self.api_error(key.kind, verb);
                 Err(Error::Api {
-                    verb: "patch",
+                    verb,
                     object: key.to_string(),
                     source: Box::new(source),
                 })
             }
             Err(_) => {
-                self.api_error(key.kind, "patch");
+                self.api_error(key.kind, verb);
                 Err(Error::Timeout {
-                    verb: "patch",
+                    verb,
                     object: key.to_string(),
                     timeout: self.api_timeout,
                 })
@@ -348,17 +356,14 @@ async fn explain_and_record<K: Fingerprint>(
         return Ok(None);
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let full = match tokio::time::timeout(ctx.api_timeout, api.get_opt(&key.name)).await {
-        Ok(Ok(Some(full))) => full,
-        Ok(Ok(None)) => return Ok(None),
-        Ok(Err(error)) => {
-            ctx.api_error(key.kind, "get");
-            warn!(object = %key, error = &error as &dyn std::error::Error, "cannot fetch the object to explain or record it");
-            return Ok(None);
-        }
-        Err(_) => {
-            ctx.api_error(key.kind, "get");
-            warn!(object = %key, "fetching the object to explain or record it timed out");
+    let full = match ctx.call(key, "get", api.get(&key.name)).await {
+        Ok(Some(full)) => full,
+        Ok(None) => return Ok(None),
+        Err(error) => {
+            warn!(
+                error = &error as &dyn std::error::Error,
+                "cannot fetch the object to explain its drift"
+            );
             return Ok(None);
         }
     };

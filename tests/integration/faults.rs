@@ -7,7 +7,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::operator::{
-    count_events, create, deployment, dynamic_api, events, hash_of, verdict_annotations,
+    count_events, create, deployment, dynamic_api, events, hash_of, leader_of, verdict_annotations,
     wait_drifted, with_spec_hash,
 };
 use crate::support::{self, APISERVER, Operator, control_plane, eventually};
@@ -49,15 +49,7 @@ async fn sigkilled_leader_is_replaced_and_drift_in_the_gap_is_reported() {
     ];
     let a = Operator::start(cp, "kill-a", &args);
     let b = Operator::start(cp, "kill-b", &args);
-    let leader = eventually("a leader", WAIT, || async {
-        for (i, op) in [&a, &b].iter().enumerate() {
-            if op.metric("tfdrift_leader").await == Some(1.0) {
-                return Some(i);
-            }
-        }
-        None
-    })
-    .await;
+    let leader = eventually("a leader", WAIT, || async { leader_of(&[&a, &b]).await }).await;
     wait_drifted(&client, &n, "Deployment", "web", "false").await;
     let (mut killed, standby) = if leader == 0 { (a, b) } else { (b, a) };
     killed.signal(libc::SIGKILL);

@@ -564,7 +564,7 @@ async fn kubectl_mutations_are_drift_and_unrelated_changes_are_not() {
     ns.delete(&client).await;
 }
 
-async fn leader_of(ops: &[&Operator]) -> Option<usize> {
+pub async fn leader_of(ops: &[&Operator]) -> Option<usize> {
     let mut leaders = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         if op.metric("tfdrift_leader").await == Some(1.0) {
