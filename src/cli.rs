@@ -93,10 +93,6 @@ pub struct RunArgs {
     #[arg(long, env = "TFDRIFT_LEADER_ELECTION_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
     pub leader_election_renew_deadline: Duration,
 
-    /// Interval between lease acquire/renew attempts.
-    #[arg(long, env = "TFDRIFT_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
-    pub leader_election_retry_period: Duration,
-
     /// Re-check every object this often even without a change (e.g. 30s, 10m, 1h).
     #[arg(long, env = "TFDRIFT_RESYNC_PERIOD", default_value = "10m", value_parser = parse_duration)]
     pub resync_period: Duration,
