@@ -90,8 +90,14 @@ async fn config_default_applies_and_its_identity_does_the_job_and_no_more() {
         .await
         .unwrap();
     assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("rbac"));
+    // Not a single API call refused (or failed) while doing the job.
+    let metrics = op.metrics_text().await;
     assert!(
-        !op.logs().contains("403"),
+        !metrics.contains("tfdrift_api_errors_total{"),
+        "API errors counted:\n{metrics}"
+    );
+    assert!(
+        !op.logs().to_lowercase().contains("forbidden"),
         "the operator hit a Forbidden doing its job:\n{}",
         op.logs()
     );
