@@ -18,10 +18,11 @@ use tracing::{debug, info, warn};
 use crate::attribution;
 use crate::cache::Cached;
 use crate::diff;
+use crate::events::EventType;
 use crate::fingerprint::{self, Fingerprint};
 use crate::keys;
 use crate::metrics::Metrics;
-use crate::verdict::{self, EventKind, Verdict};
+use crate::verdict::{self, Verdict};
 
 /// First retry delay after a transient error; doubles per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -427,13 +428,9 @@ async fn publish<K: Fingerprint>(
     obj: &Cached<K>,
     key: &ObjectKey,
     reason: &str,
-    kind: EventKind,
+    type_: EventType,
     note: String,
 ) {
-    let type_ = match kind {
-        EventKind::Normal => crate::events::EventType::Normal,
-        EventKind::Warning => crate::events::EventType::Warning,
-    };
     let publish = ctx
         .events
         .publish(obj.object_ref(&()), type_, reason, "DriftCheck", &note);

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::events::EventType;
 use crate::fingerprint::is_hash;
 use crate::keys;
 
@@ -106,7 +107,7 @@ pub fn event_for(
     verdict: &Verdict,
     previous: Option<&Verdict>,
     previous_annotation: Option<&str>,
-) -> Option<(&'static str, EventKind, String)> {
+) -> Option<(&'static str, EventType, String)> {
     let transition = match previous {
         Some(prev) => match (prev, verdict) {
             (Verdict::Drifted, Verdict::Drifted)
@@ -129,34 +130,28 @@ pub fn event_for(
     Some(match verdict {
         Verdict::Drifted => (
             keys::reason::DRIFT_DETECTED,
-            EventKind::Warning,
+            EventType::Warning,
             "live state no longer matches tfdrift.jin.dev/spec-hash".to_owned(),
         ),
         Verdict::InSync => (
             keys::reason::DRIFT_RESOLVED,
-            EventKind::Normal,
+            EventType::Normal,
             "live state matches tfdrift.jin.dev/spec-hash again".to_owned(),
         ),
         Verdict::BaselineMissing => (
             keys::reason::BASELINE_MISSING,
-            EventKind::Warning,
+            EventType::Warning,
             "opted in but has no tfdrift.jin.dev/spec-hash annotation; compute it with `tfdrift hash`".to_owned(),
         ),
         Verdict::InvalidBaseline(raw) => (
             keys::reason::INVALID_BASELINE,
-            EventKind::Warning,
+            EventType::Warning,
             format!(
                 "tfdrift.jin.dev/spec-hash {} is not 64 hex characters; compute it with `tfdrift hash`",
                 quote(raw)
             ),
         ),
     })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Normal,
-    Warning,
 }
 
 /// `"value"` quoted, truncated to a bounded length on a character boundary.

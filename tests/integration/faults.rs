@@ -7,19 +7,12 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::operator::{
-    count_events, create, deployment, dynamic_api, events, hash_of, leader_of, verdict_annotations,
-    wait_drifted, with_spec_hash,
+    count_events, create, deployment, drifted_manifest, dynamic_api, events, leader_of,
+    verdict_annotations, wait_drifted, with_spec_hash,
 };
 use crate::support::{self, APISERVER, Operator, control_plane, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn drifted_manifest(name: &str) -> Value {
-    with_spec_hash(
-        deployment(name, "nginx:1.25"),
-        Some(&hash_of(&deployment(name, "nginx:1.24"))),
-    )
-}
 
 #[tokio::test]
 async fn sigkilled_leader_is_replaced_and_drift_in_the_gap_is_reported() {

@@ -60,6 +60,14 @@ pub fn with_spec_hash(mut manifest: Value, hash: Option<&str>) -> Value {
     manifest
 }
 
+/// A Deployment whose spec-hash is that of another image: drifted from the start.
+pub fn drifted_manifest(name: &str) -> Value {
+    with_spec_hash(
+        deployment(name, "nginx:1.25"),
+        Some(&hash_of(&deployment(name, "nginx:1.24"))),
+    )
+}
+
 pub fn dynamic_api(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
     let ar = match kind {
         "Deployment" => ApiResource::erase::<Deployment>(&()),
@@ -625,15 +633,7 @@ async fn leader_election_only_the_leader_writes_and_hands_over() {
         Some(leader.identity.as_str())
     );
 
-    create(
-        &client,
-        &n,
-        &with_spec_hash(
-            deployment("one", "nginx:1.25"),
-            Some(&hash_of(&deployment("one", "nginx:1.24"))),
-        ),
-    )
-    .await;
+    create(&client, &n, &drifted_manifest("one")).await;
     wait_drifted(&client, &n, "Deployment", "one", "true").await;
     eventually("event for one", WAIT, || async {
         (!reporters(&client, &n, "one").await.is_empty()).then_some(())
@@ -667,15 +667,7 @@ async fn leader_election_only_the_leader_writes_and_hands_over() {
         || async { (standby.metric("tfdrift_leader").await == Some(1.0)).then_some(()) },
     )
     .await;
-    create(
-        &client,
-        &n,
-        &with_spec_hash(
-            deployment("two", "nginx:1.25"),
-            Some(&hash_of(&deployment("two", "nginx:1.24"))),
-        ),
-    )
-    .await;
+    create(&client, &n, &drifted_manifest("two")).await;
     wait_drifted(&client, &n, "Deployment", "two", "true").await;
     eventually("event for two", WAIT, || async {
         (!reporters(&client, &n, "two").await.is_empty()).then_some(())
