@@ -7,23 +7,50 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::NamespaceResourceScope;
 use kube::runtime::watcher;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::fingerprint::{self, Fingerprint};
+use crate::ignore::{self, Rule};
 use crate::keys;
 
 /// The annotations reconcile reads; every other annotation is dropped from the cache.
-const KEPT_ANNOTATIONS: [&str; 5] = [
+const KEPT_ANNOTATIONS: [&str; 7] = [
     keys::SPEC_HASH,
     keys::DRIFTED,
     keys::DRIFTED_AT,
     keys::LIVE_HASH,
     keys::DRIFT_SUMMARY,
+    keys::IGNORED,
+    keys::IGNORE_INVALID,
 ];
+
+/// What every cached object is summarised with.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Prepare baseline records for in-sync objects (`--baseline-record`).
+    pub record_baselines: bool,
+    /// The default ignore rules for this kind (`--ignore-containers`, `--ignore-paths`).
+    pub defaults: Arc<[Rule]>,
+    /// Also summarise the object as if an HPA scaled it (`--ignore-hpa-replicas`).
+    pub hpa_aware: bool,
+}
+
+/// The live state under one set of ignore rules.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Live {
+    /// The hash of the live fingerprint with the rules applied.
+    pub hash: String,
+    /// The baseline record (taken at the spec-hash), with the same rules applied, equals
+    /// the live fingerprint: in sync, although the spec-hash was computed under fewer
+    /// rules (an HPA `tfdrift hash` did not see).
+    pub record_agrees: bool,
+}
 
 /// A watched object as cached: identity metadata, whether it is opted in, the tfdrift
 /// annotations (a boxed slice, not a map: a map node costs more than all four values), and
@@ -35,28 +62,57 @@ pub struct Cached<K> {
     pub opted_in: bool,
     #[serde(skip)]
     tfdrift_annotations: Box<[(&'static str, Box<str>)]>,
-    /// The hash the baseline record was taken at (the record itself is not cached).
-    pub baseline_hash: Option<Box<str>>,
     /// A fresh baseline record to write: only while the object is in sync and its record
     /// is stale or missing, made from the object this event already decoded.
     #[serde(skip)]
     pub pending_record: Option<Box<str>>,
-    pub live_hash: Result<String, String>,
+    /// The live state under the object's ignore rules (defaults and its annotation).
+    pub live: Result<Live, String>,
+    /// The same with `replicas` ignored too, for when an HPA scales the object; `None` when
+    /// that changes nothing (no replicas, or already ignored) or HPAs are not watched.
+    #[serde(skip)]
+    pub scaled: Option<Live>,
+    /// The rules that changed the live fingerprint, comma-separated.
+    #[serde(skip)]
+    pub ignored: Option<Box<str>>,
+    /// What is wrong with the rules of its `tfdrift.jin.dev/ignore` annotation, if anything.
+    #[serde(skip)]
+    pub invalid_rules: Option<Box<str>>,
     #[serde(skip)]
     kind: PhantomData<fn() -> K>,
 }
 
-impl<K: Fingerprint> Cached<K> {
-    /// Summarises `obj`; with `record_baselines`, also prepares its baseline record when it
-    /// is in sync and the one it carries is stale.
-    pub fn new(mut obj: K, record_baselines: bool) -> Self {
-        let kind = <K as k8s_openapi::Resource>::KIND;
-        // One canonicalisation serves both the hash and, when needed, the record.
-        let spec = fingerprint::spec_value(&obj);
-        let live_hash = spec
+/// The baseline record's fingerprint, decoded at most once and only when needed; `None`
+/// unless it was taken at the spec-hash and is intact (its content hashes to its hash).
+struct Record<'a> {
+    kind: &'static str,
+    text: Option<&'a str>,
+    spec_hash: Option<&'a str>,
+    decoded: Option<Option<Value>>,
+}
+
+impl Record<'_> {
+    fn spec(&mut self) -> Option<&Value> {
+        let (kind, text, spec_hash) = (self.kind, self.text, self.spec_hash);
+        self.decoded
+            .get_or_insert_with(|| {
+                let text = text?;
+                if crate::diff::record_hash(text) != spec_hash {
+                    return None;
+                }
+                let (hash, spec) = crate::diff::decode_record(text).ok()?;
+                (fingerprint::hash_spec(kind, &spec).ok()? == hash).then_some(spec)
+            })
             .as_ref()
-            .map_err(|e| error_chain(e))
-            .and_then(|s| fingerprint::hash_spec(kind, s).map_err(|e| error_chain(&e)));
+    }
+}
+
+impl<K: Fingerprint> Cached<K> {
+    /// Summarises `obj`: its live hash under its ignore rules (and, for an object an HPA
+    /// may scale, also without `replicas`), whether its baseline record agrees, and the
+    /// baseline record to write when it is in sync and the one it carries is stale.
+    pub fn new(mut obj: K, opts: &Options) -> Self {
+        let kind = <K as k8s_openapi::Resource>::KIND;
         let meta = std::mem::take(obj.meta_mut());
         let opted_in = meta
             .labels
@@ -65,26 +121,70 @@ impl<K: Fingerprint> Cached<K> {
             .map(String::as_str)
             == Some("true");
         let mut annotations = meta.annotations.unwrap_or_default();
-        let baseline_hash: Option<Box<str>> = annotations
+        let parsed = ignore::rules_for(
+            kind,
+            &opts.defaults,
+            annotations.get(keys::IGNORE).map(String::as_str),
+            false,
+        );
+        let spec_hash = annotations
+            .get(keys::SPEC_HASH)
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| fingerprint::is_hash(h));
+        let baseline_hash = annotations
             .get(keys::BASELINE)
-            .and_then(|r| crate::diff::record_hash(r))
-            .map(Into::into);
-        let pending_record = match (&live_hash, &spec) {
-            (Ok(live), Ok(spec))
-                if record_baselines
-                    && baseline_hash.as_deref() != Some(live.as_str())
-                    && crate::verdict::decide(
-                        annotations.get(keys::SPEC_HASH).map(String::as_str),
-                        live,
-                    ) == crate::verdict::Verdict::InSync =>
-            {
-                // Too large to record: left out, the drift is then reported without detail.
-                crate::diff::encode_record(live, spec)
-                    .ok()
-                    .map(String::into_boxed_str)
-            }
-            _ => None,
+            .and_then(|r| crate::diff::record_hash(r));
+        let mut record = Record {
+            kind,
+            text: annotations.get(keys::BASELINE).map(String::as_str),
+            spec_hash: spec_hash.as_deref(),
+            decoded: None,
         };
+        let mut pending_record = None;
+        let mut ignored = None;
+        let mut scaled = None;
+        // One canonicalisation serves every variant and, when needed, the record.
+        let live = match fingerprint::spec_value(&obj) {
+            Err(e) => Err(error_chain(&e)),
+            Ok(mut spec) => {
+                ignored = ignore::apply(&mut spec, &parsed.rules).map(Into::into);
+                let mut view = |spec: &Value, rules: &[Rule]| -> Result<Live, String> {
+                    let hash = fingerprint::hash_spec(kind, spec).map_err(|e| error_chain(&e))?;
+                    let in_sync = spec_hash.as_deref() == Some(hash.as_str());
+                    if in_sync && opts.record_baselines && baseline_hash != Some(hash.as_str()) {
+                        // Too large to record: left out, the drift is then reported without detail.
+                        pending_record = crate::diff::encode_record(&hash, spec)
+                            .ok()
+                            .map(String::into_boxed_str);
+                    }
+                    let record_agrees = !in_sync
+                        && record.spec().is_some_and(|r| {
+                            let mut r = r.clone();
+                            ignore::apply(&mut r, rules);
+                            fingerprint::hash_spec(kind, &r).ok().as_ref() == Some(&hash)
+                        });
+                    Ok(Live {
+                        hash,
+                        record_agrees,
+                    })
+                };
+                let live = view(&spec, &parsed.rules);
+                if let Some(replicas) = opts
+                    .hpa_aware
+                    .then(|| Rule::replicas(kind))
+                    .flatten()
+                    .filter(|r| !parsed.rules.contains(r))
+                    && live.is_ok()
+                    && replicas.apply(&mut spec)
+                {
+                    let mut rules = parsed.rules.clone();
+                    rules.push(replicas);
+                    scaled = view(&spec, &rules).ok();
+                }
+                live
+            }
+        };
+        let invalid_rules = parsed.invalid_note().map(String::into_boxed_str);
         let tfdrift_annotations = KEPT_ANNOTATIONS
             .iter()
             .filter_map(|k| annotations.remove(*k).map(|v| (*k, v.into_boxed_str())))
@@ -99,10 +199,21 @@ impl<K: Fingerprint> Cached<K> {
             },
             opted_in,
             tfdrift_annotations,
-            baseline_hash,
             pending_record,
-            live_hash,
+            live,
+            scaled,
+            ignored,
+            invalid_rules,
             kind: PhantomData,
+        }
+    }
+
+    /// The live state to judge by: without `replicas` when an HPA scales the object.
+    pub fn view(&self, scaled: bool) -> Result<&Live, &str> {
+        match (&self.live, &self.scaled) {
+            (Ok(_), Some(s)) if scaled => Ok(s),
+            (Ok(l), _) => Ok(l),
+            (Err(e), _) => Err(e),
         }
     }
 
@@ -118,13 +229,14 @@ impl<K: Fingerprint> Cached<K> {
 /// A watcher event with its object cached.
 pub fn event<K: Fingerprint>(
     event: watcher::Event<K>,
-    record_baselines: bool,
+    opts: &Options,
 ) -> watcher::Event<Cached<K>> {
     match event {
-        watcher::Event::Apply(o) => watcher::Event::Apply(Cached::new(o, record_baselines)),
-        watcher::Event::Delete(o) => watcher::Event::Delete(Cached::new(o, false)),
+        watcher::Event::Apply(o) => watcher::Event::Apply(Cached::new(o, opts)),
+        // Only the identity of a deleted object is read.
+        watcher::Event::Delete(o) => watcher::Event::Delete(Cached::new(o, &Options::default())),
         watcher::Event::Init => watcher::Event::Init,
-        watcher::Event::InitApply(o) => watcher::Event::InitApply(Cached::new(o, record_baselines)),
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(Cached::new(o, opts)),
         watcher::Event::InitDone => watcher::Event::InitDone,
     }
 }
@@ -146,9 +258,11 @@ impl<K> Clone for Cached<K> {
             metadata: self.metadata.clone(),
             opted_in: self.opted_in,
             tfdrift_annotations: self.tfdrift_annotations.clone(),
-            baseline_hash: self.baseline_hash.clone(),
             pending_record: self.pending_record.clone(),
-            live_hash: self.live_hash.clone(),
+            live: self.live.clone(),
+            scaled: self.scaled.clone(),
+            ignored: self.ignored.clone(),
+            invalid_rules: self.invalid_rules.clone(),
             kind: PhantomData,
         }
     }
@@ -160,7 +274,8 @@ impl<K> fmt::Debug for Cached<K> {
             .field("metadata", &self.metadata)
             .field("opted_in", &self.opted_in)
             .field("annotations", &self.tfdrift_annotations)
-            .field("live_hash", &self.live_hash)
+            .field("live", &self.live)
+            .field("scaled", &self.scaled)
             .finish()
     }
 }
@@ -210,12 +325,21 @@ mod tests {
         );
         d.metadata.annotations = Some(ann);
         let expected = fingerprint::hash(&d).unwrap();
-        let c = Cached::new(d, true);
+        let c = Cached::new(
+            d,
+            &Options {
+                record_baselines: true,
+                ..Options::default()
+            },
+        );
         assert!(
             c.pending_record.is_none(),
             "not in sync (spec-hash abc): no record"
         );
-        assert_eq!(c.live_hash.as_deref(), Ok(expected.as_str()));
+        assert_eq!(
+            c.live.as_ref().map(|l| l.hash.as_str()),
+            Ok(expected.as_str())
+        );
         assert_eq!(c.metadata.name.as_deref(), Some("deploy-multi-container"));
         assert!(c.opted_in);
         assert_eq!(c.annotations().len(), 1, "only tfdrift annotations");
@@ -223,5 +347,107 @@ mod tests {
         assert!(c.metadata.managed_fields.is_none());
         assert_eq!(c.object_ref(&()).kind.as_deref(), Some("Deployment"));
         assert_eq!(c.object_ref(&()).api_version.as_deref(), Some("apps/v1"));
+    }
+
+    fn live_fixture() -> Deployment {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/kube-apiserver-v1.20.2/deploy-minimal/live.json"
+        );
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn annotate(d: &mut Deployment, pairs: &[(&str, &str)]) {
+        let ann = d.metadata.annotations.get_or_insert_with(Default::default);
+        for (k, v) in pairs {
+            ann.insert((*k).into(), (*v).into());
+        }
+    }
+
+    fn hpa_aware(defaults: Vec<Rule>) -> Options {
+        Options {
+            record_baselines: true,
+            defaults: defaults.into(),
+            hpa_aware: true,
+        }
+    }
+
+    /// Scaled by hand to 3: drift. Under an HPA the scaled view ignores replicas, and the
+    /// baseline record (replicas 1), with the same rule applied, agrees with it.
+    #[test]
+    fn an_hpa_view_ignores_replicas_and_the_record_bridges_the_spec_hash() {
+        let intended = live_fixture();
+        let spec_hash = fingerprint::hash(&intended).unwrap();
+        let record =
+            crate::diff::encode_record(&spec_hash, &fingerprint::spec_value(&intended).unwrap())
+                .unwrap();
+        let mut scaled = intended.clone();
+        scaled.spec.as_mut().unwrap().replicas = Some(3);
+        annotate(
+            &mut scaled,
+            &[(keys::SPEC_HASH, &spec_hash), (keys::BASELINE, &record)],
+        );
+        let c = Cached::new(scaled.clone(), &hpa_aware(Vec::new()));
+        let base = c.view(false).unwrap();
+        assert_ne!(base.hash, spec_hash);
+        assert!(!base.record_agrees, "replicas differ: drift without an HPA");
+        let under_hpa = c.view(true).unwrap();
+        assert_ne!(under_hpa.hash, base.hash);
+        assert!(under_hpa.record_agrees, "{c:?}");
+        assert!(
+            c.pending_record.is_none(),
+            "not in sync by hash: record kept"
+        );
+
+        // A record of another spec-hash, or tampered with, proves nothing.
+        let mut forged = scaled.clone();
+        let other = crate::diff::encode_record(&"0".repeat(64), &serde_json::json!({})).unwrap();
+        annotate(&mut forged, &[(keys::BASELINE, &other)]);
+        assert!(
+            !Cached::new(forged, &hpa_aware(Vec::new()))
+                .view(true)
+                .unwrap()
+                .record_agrees
+        );
+        let mut tampered = scaled;
+        let lie =
+            crate::diff::encode_record(&spec_hash, &serde_json::json!({"replicas": 3})).unwrap();
+        annotate(&mut tampered, &[(keys::BASELINE, &lie)]);
+        assert!(
+            !Cached::new(tampered, &hpa_aware(Vec::new()))
+                .view(true)
+                .unwrap()
+                .record_agrees
+        );
+    }
+
+    #[test]
+    fn rules_from_defaults_and_annotation_shape_the_live_hash() {
+        let mut d = live_fixture();
+        let plain = fingerprint::hash(&d).unwrap();
+        let spec = d.spec.as_mut().unwrap();
+        let mut sidecar = spec.template.spec.as_ref().unwrap().containers[0].clone();
+        sidecar.name = "istio-proxy".into();
+        spec.template
+            .spec
+            .as_mut()
+            .unwrap()
+            .containers
+            .push(sidecar);
+        annotate(&mut d, &[(keys::IGNORE, "replicas, bogus[, env[BUILD_ID]")]);
+        let defaults = crate::ignore::Defaults::new(&["istio-proxy".into()], &[], true)
+            .unwrap()
+            .for_kind("Deployment");
+        let c = Cached::new(d, &hpa_aware(defaults));
+        let (pr, rest) = (c.live.as_ref().unwrap(), c.scaled.as_ref());
+        assert_ne!(pr.hash, plain, "replicas ignored by the annotation");
+        assert!(rest.is_none(), "replicas already ignored: no HPA view");
+        assert_eq!(
+            c.ignored.as_deref(),
+            Some("containers[istio-proxy],replicas")
+        );
+        let invalid = c.invalid_rules.as_deref().unwrap();
+        assert!(invalid.contains("`bogus[`"), "{invalid}");
+        assert!(!invalid.contains("BUILD_ID"), "{invalid}");
     }
 }

@@ -115,6 +115,9 @@ pub struct RunArgs {
     #[arg(long, env = "TFDRIFT_BASELINE_RECORD", default_value_t = true, action = clap::ArgAction::Set)]
     pub baseline_record: bool,
 
+    #[command(flatten)]
+    pub ignore: IgnoreArgs,
+
     /// Timeout of every API call the reconciler makes.
     #[arg(long, env = "TFDRIFT_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
@@ -157,10 +160,58 @@ pub struct HashArgs {
     #[arg(long, conflicts_with = "output")]
     pub annotate: bool,
 
+    #[command(flatten)]
+    pub ignore: IgnoreArgs,
+
     /// With --annotate, do not write the tfdrift.jin.dev/baseline record (the compressed
     /// fingerprint that lets the operator say what drifted from the very first verdict).
     #[arg(long, requires = "annotate")]
     pub no_baseline: bool,
+}
+
+/// Ignore rules every object gets. `tfdrift run` and `tfdrift hash` take the same flags
+/// and environment variables, and must be given the same values for their hashes to meet.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Ignore rules (give tfdrift run and tfdrift hash the same)")]
+pub struct IgnoreArgs {
+    /// Containers and init containers left out of every fingerprint, by name, comma-separated
+    /// (sidecars a mesh or webhook injects). Empty (--ignore-containers=) ignores none.
+    #[arg(
+        long,
+        env = "TFDRIFT_IGNORE_CONTAINERS",
+        value_delimiter = ',',
+        default_value = "istio-proxy,istio-init,linkerd-proxy,linkerd-init",
+        value_name = "NAMES"
+    )]
+    pub ignore_containers: Vec<String>,
+
+    /// Fingerprint paths left out of every object that has them, comma-separated, in the
+    /// syntax of the drift diff and the tfdrift.jin.dev/ignore annotation (e.g.
+    /// `containers[*].resources,env[BUILD_ID]`).
+    #[arg(
+        long,
+        env = "TFDRIFT_IGNORE_PATHS",
+        value_delimiter = ',',
+        value_name = "PATHS"
+    )]
+    pub ignore_paths: Vec<String>,
+
+    /// Leave out `replicas` of a Deployment or StatefulSet a HorizontalPodAutoscaler scales.
+    /// `tfdrift run` watches HPAs (read-only) for it; `tfdrift hash` looks for HPAs in its
+    /// input.
+    #[arg(long, env = "TFDRIFT_IGNORE_HPA_REPLICAS", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub ignore_hpa_replicas: bool,
+}
+
+impl IgnoreArgs {
+    /// The checked rules.
+    pub fn defaults(&self) -> Result<crate::ignore::Defaults, crate::ignore::DefaultsError> {
+        crate::ignore::Defaults::new(
+            &self.ignore_containers,
+            &self.ignore_paths,
+            self.ignore_hpa_replicas,
+        )
+    }
 }
 
 /// Accepts Go-style and friendly durations (`90s`, `10m`, `1h30m`, `2 minutes`) and ISO 8601.

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::reflector;
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,8 @@ const GONE_ATTEMPTS: u32 = 5;
 pub struct Options {
     pub namespace: Option<String>,
     pub concurrency: u16,
+    /// Objects to re-decide because an HPA started or stopped scaling them.
+    pub triggers: Option<mpsc::UnboundedReceiver<(String, String)>>,
 }
 
 /// Runs the controller for kind `K` until `shutdown`. `synced` is told once the first
@@ -58,8 +60,8 @@ pub async fn run<K: Fingerprint>(
     let stream = watcher(api, config)
         .default_backoff()
         .map_ok({
-            let record = ctx.record_baseline;
-            move |event| cache::event::<K>(event, record)
+            let opts = ctx.cache_options(kind);
+            move |event| cache::event::<K>(event, &opts)
         })
         .reflect(writer)
         .inspect(move |event| match event {
@@ -95,11 +97,23 @@ pub async fn run<K: Fingerprint>(
 
     tokio::spawn(handle_gone::<K>(ctx.clone(), gone_rx, shutdown.clone()));
 
+    let retriggered = futures::stream::unfold(opts.triggers, |rx| async move {
+        let mut rx = rx?;
+        let (namespace, name) = rx.recv().await?;
+        Some((ObjectRef::new(&name).within(&namespace), Some(rx)))
+    });
+    // Until the HPAs are listed reconciles wait; their first list re-decides everything.
+    let hpa_synced = match &ctx.scalers {
+        Some(scalers) => became_true(scalers.subscribe()).left_stream(),
+        None => futures::stream::empty().right_stream(),
+    };
     let grace = ctx.api_timeout;
     let stop = shutdown.clone();
     let controller = Controller::for_stream(stream, reader)
         .with_config(controller::Config::default().concurrency(opts.concurrency))
-        .reconcile_all_on(became_leader(ctx.leader.clone()))
+        .reconcile_all_on(became_true(ctx.leader.clone()))
+        .reconcile_all_on(hpa_synced)
+        .reconcile_on(retriggered)
         .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(reconcile::reconcile::<K>, reconcile::error_policy::<K>, ctx)
         .for_each(|result| async move {
@@ -131,8 +145,9 @@ pub async fn run<K: Fingerprint>(
     }
 }
 
-/// Fires once each time this replica becomes leader, so that every object is decided.
-fn became_leader(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
+/// Fires once each time the flag turns true: this replica became leader, or the HPAs were
+/// listed; either way every object is decided.
+fn became_true(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
     futures::stream::unfold((rx, false), |(mut rx, mut was)| async move {
         loop {
             let now = *rx.borrow_and_update();

@@ -137,7 +137,7 @@ pub fn diff(was: &Value, now: &Value) -> Vec<Change> {
     out
 }
 
-fn flatten_template(v: &Value) -> Value {
+pub(crate) fn flatten_template(v: &Value) -> Value {
     let Value::Object(map) = v else {
         return v.clone();
     };
@@ -180,15 +180,30 @@ fn element_key(v: &Value) -> Option<Vec<(String, Value)>> {
     None
 }
 
+/// How a keyed list entry is named in a path: its key values joined by `/` (`web`,
+/// `80/TCP`), never truncated, so that an ignore rule can name it. `None` for an entry
+/// without key fields.
+pub(crate) fn element_label(v: &Value) -> Option<String> {
+    element_key(v).map(|key| key_label(&key))
+}
+
+fn key_label(key: &[(String, Value)]) -> String {
+    let parts: Vec<String> = key
+        .iter()
+        .map(|(_, v)| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    parts.join("/")
+}
+
 fn label(seg: &Segment) -> String {
     match seg {
         Segment::Field(f) => f.clone(),
         Segment::Index(i) => format!("[{i}]"),
         Segment::MapKey(k) => format!("[{k}]"),
-        Segment::Element(key) => {
-            let parts: Vec<String> = key.iter().map(|(_, v)| show(v)).collect();
-            format!("[{}]", parts.join("/"))
-        }
+        Segment::Element(key) => format!("[{}]", key_label(key)),
     }
 }
 

@@ -4,7 +4,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use std::collections::HashSet;
+
 use crate::fingerprint::{self, FingerprintError};
+use crate::hpa::Target;
+use crate::ignore::{self, Defaults, Rule};
 use crate::keys;
 use crate::manifest::{Document, ManifestError, Manifests, RenderError};
 
@@ -89,6 +93,93 @@ pub enum HashValueError {
     Decode(#[source] serde_json::Error),
     #[error(transparent)]
     Fingerprint(FingerprintError),
+    #[error("invalid ignore rules in {annotation}: {note}")]
+    Ignore {
+        annotation: &'static str,
+        note: String,
+    },
+}
+
+/// The ignore rules `tfdrift hash` applies: the defaults from its flags, and the HPAs its
+/// input holds.
+#[derive(Debug, Default)]
+pub struct Ignore {
+    defaults: Defaults,
+    scaled: HashSet<Target>,
+}
+
+impl Ignore {
+    /// No rules at all: the plain fingerprint.
+    pub fn none() -> Self {
+        Ignore::default()
+    }
+
+    /// `defaults`, and (when they say so) `replicas` of the objects an HPA in `manifests`
+    /// scales.
+    pub fn new(defaults: Defaults, manifests: &Manifests) -> Result<Self, HashError> {
+        let scaled = if defaults.hpa_replicas {
+            manifests
+                .objects()?
+                .iter()
+                .filter_map(|doc| crate::hpa::target_of_manifest(&doc.value))
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        Ok(Ignore { defaults, scaled })
+    }
+
+    /// The hash and fingerprint of `value` with its rules applied: the defaults, its
+    /// `tfdrift.jin.dev/ignore` annotation, the `tfdrift.jin.dev/ignored` one a live object
+    /// carries (so that a live object hashes to its live-hash), `replicas` if an HPA in the
+    /// input scales it. `None` for an unsupported kind; an invalid rule is an error.
+    pub fn fingerprint(&self, value: &Value) -> Option<Result<(String, Value), HashValueError>> {
+        let (_, raw) = match fingerprint_value(value)? {
+            Ok(found) => found,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.filter(value, raw))
+    }
+
+    fn filter(&self, value: &Value, mut spec: Value) -> Result<(String, Value), HashValueError> {
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let annotation =
+            |key: &str| value.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")));
+        let mut rules = self.defaults.for_kind(kind);
+        for key in [keys::IGNORE, keys::IGNORED] {
+            let Some(text) = annotation(key) else {
+                continue;
+            };
+            let parsed = ignore::parse_list(kind, text.as_str().unwrap_or(""));
+            if let Some(note) = parsed.invalid_note() {
+                return Err(HashValueError::Ignore {
+                    annotation: key,
+                    note,
+                });
+            }
+            rules.extend(parsed.rules);
+        }
+        let meta = value.get("metadata");
+        let target = Target {
+            kind: kind.to_owned(),
+            namespace: meta
+                .and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            name: meta
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        };
+        if self.scaled.contains(&target) {
+            rules.extend(Rule::replicas(kind));
+        }
+        ignore::apply(&mut spec, &rules);
+        let hash = fingerprint::hash_spec(kind, &spec).map_err(HashValueError::Fingerprint)?;
+        Ok((hash, spec))
+    }
 }
 
 fn identity(doc: &Document) -> Result<(String, Option<String>, String), HashError> {
@@ -118,12 +209,16 @@ fn identity(doc: &Document) -> Result<(String, Option<String>, String), HashErro
     Ok((kind, namespace, name))
 }
 
-/// Hashes every supported object in `manifests`; unsupported kinds are noted, not errors.
-pub fn hash_all(manifests: &Manifests) -> Result<Outcome, HashError> {
+/// Hashes every supported object in `manifests` under `rules`; unsupported kinds are
+/// noted, not errors.
+pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashError> {
     let mut outcome = Outcome::default();
     for doc in manifests.objects()? {
         let (kind, namespace, name) = identity(&doc)?;
-        match hash_value(&doc.value) {
+        match rules
+            .fingerprint(&doc.value)
+            .map(|r| r.map(|(hash, _)| hash))
+        {
             None => {
                 let api = doc
                     .value
@@ -154,10 +249,14 @@ pub fn hash_all(manifests: &Manifests) -> Result<Outcome, HashError> {
 }
 
 /// Sets the opt-in label, the spec-hash annotation and (with `baseline`) the baseline
-/// record on every supported object, in place (inside Lists too). Returns the notes for
+/// record on every supported object, under `rules`, in place (inside Lists too). Returns the notes for
 /// skipped objects.
-pub fn annotate(manifests: &mut Manifests, baseline: bool) -> Result<Vec<String>, HashError> {
-    let outcome = hash_all(manifests)?;
+pub fn annotate(
+    manifests: &mut Manifests,
+    baseline: bool,
+    rules: &Ignore,
+) -> Result<Vec<String>, HashError> {
+    let outcome = hash_all(manifests, rules)?;
     let mut hashes = outcome.hashed.into_iter();
     for doc in &mut manifests.documents {
         let targets: Vec<&mut Value> = if crate::manifest::is_list(doc) {
@@ -169,7 +268,7 @@ pub fn annotate(manifests: &mut Manifests, baseline: bool) -> Result<Vec<String>
             vec![doc]
         };
         for obj in targets {
-            let Some(Ok((_, spec))) = fingerprint_value(obj) else {
+            let Some(Ok((_, spec))) = rules.fingerprint(obj) else {
                 continue;
             };
             let Some(h) = hashes.next() else { break };

@@ -19,9 +19,24 @@ pub const BASELINE: &str = "tfdrift.jin.dev/baseline";
 /// What drifted, and who changed it, while drifted.
 pub const DRIFT_SUMMARY: &str = "tfdrift.jin.dev/drift-summary";
 
+/// Ignore rules, written by the user: comma-separated fingerprint paths.
+pub const IGNORE: &str = "tfdrift.jin.dev/ignore";
+/// The ignore rules that changed the live fingerprint (defaults, the object's own, an
+/// HPA's `replicas`), comma-separated: what `tfdrift hash` must apply to match live-hash.
+pub const IGNORED: &str = "tfdrift.jin.dev/ignored";
+/// What is wrong with the rules of the ignore annotation, while something is.
+pub const IGNORE_INVALID: &str = "tfdrift.jin.dev/ignore-invalid";
+
 /// The annotations the operator owns (and removes on opt-out). The baseline record is
 /// intent, like the spec-hash, and stays.
-pub const OPERATOR_ANNOTATIONS: [&str; 4] = [DRIFTED, DRIFTED_AT, LIVE_HASH, DRIFT_SUMMARY];
+pub const OPERATOR_ANNOTATIONS: [&str; 6] = [
+    DRIFTED,
+    DRIFTED_AT,
+    LIVE_HASH,
+    DRIFT_SUMMARY,
+    IGNORED,
+    IGNORE_INVALID,
+];
 
 /// Field manager of the operator's patches.
 pub const FIELD_MANAGER: &str = "tfdrift";
@@ -33,4 +48,5 @@ pub mod reason {
     pub const DRIFT_RESOLVED: &str = "DriftResolved";
     pub const BASELINE_MISSING: &str = "BaselineMissing";
     pub const INVALID_BASELINE: &str = "InvalidBaseline";
+    pub const INVALID_IGNORE_RULE: &str = "InvalidIgnoreRule";
 }

@@ -9,6 +9,8 @@ pub mod diff;
 pub mod events;
 pub mod fingerprint;
 pub mod hash;
+pub mod hpa;
+pub mod ignore;
 pub mod keys;
 pub mod leader;
 pub mod manifest;

@@ -34,16 +34,18 @@ fn run_hash(args: &HashArgs) -> anyhow::Result<()> {
     }
     .with_context(|| format!("cannot read {source}"))?;
     let mut manifests = Manifests::parse(&input).with_context(|| source.clone())?;
+    let rules =
+        hash::Ignore::new(args.ignore.defaults()?, &manifests).with_context(|| source.clone())?;
 
     let mut stdout = std::io::stdout().lock();
     if args.annotate {
-        let skipped =
-            hash::annotate(&mut manifests, !args.no_baseline).with_context(|| source.clone())?;
+        let skipped = hash::annotate(&mut manifests, !args.no_baseline, &rules)
+            .with_context(|| source.clone())?;
         note_skipped(&skipped);
         stdout.write_all(manifests.render()?.as_bytes())?;
         return Ok(());
     }
-    let outcome = hash::hash_all(&manifests).with_context(|| source.clone())?;
+    let outcome = hash::hash_all(&manifests, &rules).with_context(|| source.clone())?;
     note_skipped(&outcome.skipped);
     match args.output {
         OutputFormat::Text => {

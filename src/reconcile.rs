@@ -20,6 +20,8 @@ use crate::cache::Cached;
 use crate::diff;
 use crate::events::EventType;
 use crate::fingerprint::{self, Fingerprint};
+use crate::hpa::Scalers;
+use crate::ignore::{self, Rule};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::verdict::{self, Verdict};
@@ -98,6 +100,10 @@ pub struct Context {
     pub readiness: crate::server::Readiness,
     /// Write the baseline record of in-sync objects (`--baseline-record`).
     pub record_baseline: bool,
+    /// Default ignore rules per kind.
+    defaults: HashMap<&'static str, Arc<[Rule]>>,
+    /// The HPAs' targets, when `replicas` of HPA-scaled objects is ignored.
+    pub scalers: Option<Arc<Scalers>>,
     /// The verdict last reported per object: events fire on its transitions.
     verdicts: Mutex<HashMap<ObjectKey, Verdict>>,
     /// Consecutive transient failures per object, for exponential backoff.
@@ -109,6 +115,7 @@ pub struct Settings {
     pub resync_period: Duration,
     pub api_timeout: Duration,
     pub record_baseline: bool,
+    pub ignore: ignore::Defaults,
 }
 
 impl Context {
@@ -129,8 +136,33 @@ impl Context {
             api_timeout: settings.api_timeout,
             readiness,
             record_baseline: settings.record_baseline,
+            defaults: fingerprint::KINDS
+                .iter()
+                .map(|kind| (*kind, settings.ignore.for_kind(kind).into()))
+                .collect(),
+            scalers: settings
+                .ignore
+                .hpa_replicas
+                .then(|| Arc::new(Scalers::default())),
             verdicts: Mutex::default(),
             failures: Mutex::default(),
+        }
+    }
+
+    /// The default ignore rules for `kind`.
+    pub fn defaults(&self, kind: &str) -> Arc<[Rule]> {
+        self.defaults
+            .get(kind)
+            .cloned()
+            .unwrap_or_else(|| Arc::new([]))
+    }
+
+    /// How objects of `kind` are summarised in the cache.
+    pub fn cache_options(&self, kind: &str) -> crate::cache::Options {
+        crate::cache::Options {
+            record_baselines: self.record_baseline,
+            defaults: self.defaults(kind),
+            hpa_aware: self.scalers.is_some(),
         }
     }
 
@@ -269,23 +301,55 @@ pub async fn reconcile<K: Fingerprint>(
     if !obj.opted_in {
         return Ok(Action::await_change());
     }
-    let live = obj
-        .live_hash
-        .as_deref()
+    // Until the HPAs are listed, `replicas` cannot be judged: wait for the list, which
+    // re-triggers every object.
+    if ctx.scalers.as_ref().is_some_and(|s| !s.is_synced()) {
+        return Ok(Action::await_change());
+    }
+    let scaled_by = match (&ctx.scalers, &obj.scaled) {
+        (Some(scalers), Some(_)) => scalers.scaler_of(key.kind, &key.namespace, &key.name),
+        _ => None,
+    };
+    let view = obj
+        .view(scaled_by.is_some())
         .map_err(|reason| Error::Fingerprint {
             object: key.to_string(),
             reason: reason.to_owned(),
         })?;
+    let live = view.hash.as_str();
     let annotations = &obj.annotations();
-    let verdict = verdict::decide(annotations.get(keys::SPEC_HASH).map(String::as_str), live);
+    let mut verdict = verdict::decide(annotations.get(keys::SPEC_HASH).map(String::as_str), live);
+    if verdict == Verdict::Drifted && view.record_agrees {
+        // The spec-hash was computed under fewer rules (e.g. before an HPA took over
+        // replicas); the baseline record, under the same rules as live, agrees.
+        verdict = Verdict::InSync;
+    }
     let mut patch = verdict::annotation_patch(annotations, &verdict, live, now_rfc3339);
+    let ignored = ignored_list(obj.ignored.as_deref(), scaled_by.is_some());
+    if annotations.get(keys::IGNORED) != ignored.as_ref() {
+        info!(
+            ignored = ignored.as_deref().unwrap_or(""),
+            hpa = scaled_by.as_deref().unwrap_or(""),
+            "ignore rules in effect changed"
+        );
+        patch.insert(keys::IGNORED, ignored);
+    }
+    let invalid = obj
+        .invalid_rules
+        .as_deref()
+        .map(|note| truncate(note, SUMMARY_LIMIT));
+    let invalid_is_news =
+        invalid.is_some() && annotations.get(keys::IGNORE_INVALID) != invalid.as_ref();
+    if annotations.get(keys::IGNORE_INVALID) != invalid.as_ref() {
+        patch.insert(keys::IGNORE_INVALID, invalid.clone());
+    }
     let explanation = explain_and_record(
         &ctx,
         obj.as_ref(),
         &key,
         annotations,
         &verdict,
-        live,
+        (live, scaled_by.is_some()),
         &mut patch,
     )
     .await?;
@@ -299,6 +363,19 @@ pub async fn reconcile<K: Fingerprint>(
             return Ok(Action::await_change());
         }
         debug!(changed = ?patch.keys().collect::<Vec<_>>(), "annotations patched");
+    }
+    if let Some(note) = invalid.filter(|_| invalid_is_news) {
+        warn!(invalid = %note, "invalid ignore rules; the others apply");
+        let note = format!("{}: {note}; the other rules apply", keys::IGNORE);
+        publish(
+            &ctx,
+            obj.as_ref(),
+            &key,
+            keys::reason::INVALID_IGNORE_RULE,
+            EventType::Warning,
+            note,
+        )
+        .await;
     }
     let previous = ctx.remember(&key, verdict.clone());
     if let Some((reason, kind, note)) = verdict::event_for(
@@ -341,7 +418,7 @@ async fn explain_and_record<K: Fingerprint>(
     key: &ObjectKey,
     annotations: &BTreeMap<String, String>,
     verdict: &Verdict,
-    live: &str,
+    (live, scaled): (&str, bool),
     patch: &mut BTreeMap<&'static str, Option<String>>,
 ) -> Result<Option<String>, Error> {
     if *verdict == Verdict::InSync
@@ -368,10 +445,19 @@ async fn explain_and_record<K: Fingerprint>(
             return Ok(None);
         }
     };
+    // The same rules as the cached summary, so that the hashes meet.
+    let rules = ignore::rules_for(
+        key.kind,
+        &ctx.defaults(key.kind),
+        full.annotations().get(keys::IGNORE).map(String::as_str),
+        scaled,
+    )
+    .rules;
     // The fetched object may be newer than the cached one; its own watch event follows.
-    let Ok(spec) = fingerprint::spec_value(&full) else {
+    let Ok(mut spec) = fingerprint::spec_value(&full) else {
         return Ok(None);
     };
+    ignore::apply(&mut spec, &rules);
     let Ok(hash) = fingerprint::hash_spec(key.kind, &spec) else {
         return Ok(None);
     };
@@ -383,7 +469,8 @@ async fn explain_and_record<K: Fingerprint>(
         .map(|s| s.trim().to_ascii_lowercase())
         .unwrap_or_default();
     let (summary, why) = match full.annotations().get(keys::BASELINE).map(|r| diff::decode_record(r)) {
-        Some(Ok((h, baseline))) if h == spec_hash => {
+        Some(Ok((h, mut baseline))) if h == spec_hash => {
+            ignore::apply(&mut baseline, &rules);
             let changes = diff::diff(&baseline, &spec);
             let summary = diff::summary(&changes, SUMMARY_LIMIT);
             let writers = attribution::writers(key.kind, full.meta().managed_fields.as_deref().unwrap_or_default(), &changes);
@@ -408,6 +495,16 @@ async fn explain_and_record<K: Fingerprint>(
         patch.insert(keys::DRIFT_SUMMARY, Some(summary));
     }
     Ok((!why.is_empty()).then(|| truncate(&why, SUMMARY_LIMIT)))
+}
+
+/// The `tfdrift.jin.dev/ignored` value: the rules that changed the live fingerprint, and
+/// `replicas` when an HPA scales the object.
+fn ignored_list(rules: Option<&str>, scaled: bool) -> Option<String> {
+    match (rules, scaled) {
+        (Some(r), true) => Some(format!("{r},replicas")),
+        (None, true) => Some("replicas".to_owned()),
+        (r, false) => r.map(str::to_owned),
+    }
 }
 
 fn truncate(s: &str, limit: usize) -> String {

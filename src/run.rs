@@ -104,6 +104,7 @@ async fn signal() {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), "tfdrift starting");
+    let ignore = args.ignore.defaults()?;
     let client = client(&args).await?;
     let identity = identity(&args);
     let metrics = Metrics::new().context("cannot register metrics")?;
@@ -154,6 +155,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     }
 
+    let kinds: Vec<WatchedKind> = if args.kinds.is_empty() {
+        WatchedKind::value_variants().to_vec()
+    } else {
+        let mut seen = HashSet::new();
+        args.kinds
+            .iter()
+            .copied()
+            .filter(|k| seen.insert(*k))
+            .collect()
+    };
+    let mut ignore = ignore;
+    // HPAs matter only to the kinds they scale.
+    ignore.hpa_replicas &= kinds
+        .iter()
+        .any(|k| matches!(k, WatchedKind::Deployment | WatchedKind::StatefulSet));
     let events = crate::events::Publisher::new(client.clone(), keys::REPORTER, &identity);
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -165,25 +181,26 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             resync_period: args.resync_period,
             api_timeout: args.api_timeout,
             record_baseline: args.baseline_record,
+            ignore,
         },
     ));
 
-    let kinds: Vec<WatchedKind> = if args.kinds.is_empty() {
-        WatchedKind::value_variants().to_vec()
-    } else {
-        let mut seen = HashSet::new();
-        args.kinds
-            .iter()
-            .copied()
-            .filter(|k| seen.insert(*k))
-            .collect()
-    };
     let (synced_tx, synced_rx) = mpsc::unbounded_channel();
+    let mut hpa_triggers = crate::hpa::Triggers::new();
+    let mut watches = kinds.len();
     for kind in &kinds {
-        let opts = controller::Options {
+        let mut opts = controller::Options {
             namespace: args.namespace.clone(),
             concurrency: args.concurrency,
+            triggers: None,
         };
+        if ctx.scalers.is_some()
+            && let name @ ("Deployment" | "StatefulSet") = kind_name(*kind)
+        {
+            let (tx, rx) = mpsc::unbounded_channel();
+            hpa_triggers.insert(name, tx);
+            opts.triggers = Some(rx);
+        }
         let (ctx, tx, s) = (ctx.clone(), synced_tx.clone(), shutdown.clone());
         macro_rules! spawn_kind {
             ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
@@ -194,11 +211,34 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         crate::for_each_kind!(spawn_kind);
     }
+    if let Some(scalers) = ctx.scalers.clone() {
+        watches += 1;
+        let (client, namespace, readiness) =
+            (client.clone(), args.namespace.clone(), readiness.clone());
+        let (tx, s) = (synced_tx.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            crate::hpa::run(
+                client,
+                namespace,
+                scalers,
+                hpa_triggers,
+                readiness,
+                tx,
+                s.clone(),
+            )
+            .await;
+            if s.is_cancelled() {
+                Ok(())
+            } else {
+                anyhow::bail!("the HorizontalPodAutoscaler watch stopped unexpectedly")
+            }
+        });
+    }
     drop(synced_tx);
-    info!(kinds = ?kinds, namespace = args.namespace.as_deref().unwrap_or("(all)"), resync = ?args.resync_period, leader_elect = args.leader_elect, "controllers started");
+    info!(kinds = ?kinds, namespace = args.namespace.as_deref().unwrap_or("(all)"), resync = ?args.resync_period, leader_elect = args.leader_elect, hpa_aware = ctx.scalers.is_some(), "controllers started");
     tasks.spawn(track_readiness(
         readiness,
-        kinds.len(),
+        watches,
         synced_rx,
         leader_rx,
         args.leader_elect,
@@ -230,6 +270,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn kind_name(kind: WatchedKind) -> &'static str {
+    macro_rules! name {
+        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
+            match kind {
+                $(WatchedKind::$variant => $kind,)*
+            }
+        };
+    }
+    crate::for_each_kind!(name)
 }
 
 async fn run_kind<K: crate::fingerprint::Fingerprint>(

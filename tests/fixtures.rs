@@ -41,7 +41,8 @@ fn cases(server: &Path) -> Vec<PathBuf> {
 fn hash_file(path: &Path) -> String {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let manifests = Manifests::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let outcome = hash_all(&manifests).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let outcome = hash_all(&manifests, &tfdrift::hash::Ignore::none())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(
         outcome.hashed.len(),
         1,

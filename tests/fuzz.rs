@@ -25,7 +25,7 @@ proptest! {
     fn manifest_parser_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(m) = Manifests::parse(&bytes) {
             let _ = m.objects();
-            let _ = tfdrift::hash::hash_all(&m);
+            let _ = tfdrift::hash::hash_all(&m, &tfdrift::hash::Ignore::none());
         }
     }
 
@@ -33,7 +33,7 @@ proptest! {
     fn manifest_parser_never_panics_on_yamlish_text(s in "[-:{}\\[\\],&*!|>'\"#%@` \\nakv0-9]{0,256}") {
         if let Ok(m) = Manifests::parse(s.as_bytes()) {
             let _ = m.objects();
-            let _ = tfdrift::hash::hash_all(&m);
+            let _ = tfdrift::hash::hash_all(&m, &tfdrift::hash::Ignore::none());
         }
     }
 
@@ -46,6 +46,6 @@ proptest! {
             ]}}}
         });
         let m = Manifests::parse(doc.to_string().as_bytes()).unwrap();
-        let _ = tfdrift::hash::hash_all(&m);
+        let _ = tfdrift::hash::hash_all(&m, &tfdrift::hash::Ignore::none());
     }
 }

@@ -39,6 +39,14 @@ macro_rules! for_each_kind {
     };
 }
 
+macro_rules! kind_names {
+    ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
+        /// Every supported kind's name.
+        pub const KINDS: &[&str] = &[$($kind,)*];
+    };
+}
+crate::for_each_kind!(kind_names);
+
 /// Why an object has no fingerprint.
 #[derive(Debug, thiserror::Error)]
 pub enum FingerprintError {

@@ -73,7 +73,7 @@ async fn every_fixture_drift_is_explained_and_attributed() {
             let mut m = Manifests::parse(&manifest).unwrap();
             let name = format!("{}-{i}", dir.file_name().unwrap().to_string_lossy());
             m.documents[0]["metadata"]["name"] = Value::String(name.clone());
-            tfdrift::hash::annotate(&mut m, true).unwrap();
+            tfdrift::hash::annotate(&mut m, true, &tfdrift::hash::Ignore::none()).unwrap();
             cp.kubectl_stdin(&["apply", "-n", &n, "-f", "-"], &m.render().unwrap());
             let kind = m.documents[0]["kind"].as_str().unwrap().to_owned();
             cases.push(Case {

@@ -4,6 +4,7 @@
 mod deploy;
 mod explain;
 mod faults;
+mod ignore;
 mod operator;
 mod smoke;
 mod support;

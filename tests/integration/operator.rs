@@ -152,7 +152,7 @@ pub async fn count_events(client: &Client, ns: &str, name: &str, reason: &str) -
 }
 
 /// Waits until the operator has completed `n` more reconciles of `kind` than `since`.
-async fn wait_reconciles(op: &Operator, kind: &str, since: f64, n: f64) {
+pub async fn wait_reconciles(op: &Operator, kind: &str, since: f64, n: f64) {
     eventually(
         &format!("{n} more {kind} reconciles"),
         Duration::from_secs(60),

@@ -1,0 +1,251 @@
+//! HorizontalPodAutoscaler awareness: which Deployments and StatefulSets an HPA scales, so
+//! that their `replicas` is not taken for intent. HPAs are watched read-only through
+//! `autoscaling/v1` (served by every Kubernetes version the operator supports, and enough:
+//! only `scaleTargetRef` is read); only each HPA's target is kept.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::server::Readiness;
+
+pub const KIND: &str = "HorizontalPodAutoscaler";
+
+/// The kinds an HPA can scale that tfdrift fingerprints.
+const SCALABLE: [&str; 2] = ["Deployment", "StatefulSet"];
+
+/// What an HPA scales: `(kind, namespace, name)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Target {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+fn target(namespace: &str, reference: &Value) -> Option<Target> {
+    let kind = reference.get("kind")?.as_str()?;
+    let api_version = reference
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("apps/v1");
+    let name = reference.get("name")?.as_str()?;
+    (SCALABLE.contains(&kind) && api_version.starts_with("apps/") && !name.is_empty()).then(|| {
+        Target {
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    })
+}
+
+/// The Deployment or StatefulSet `hpa` scales, if any.
+pub fn target_of(hpa: &HorizontalPodAutoscaler) -> Option<Target> {
+    let reference = serde_json::to_value(&hpa.spec.as_ref()?.scale_target_ref).ok()?;
+    target(&hpa.namespace().unwrap_or_default(), &reference)
+}
+
+/// The target of an HPA given as a manifest (any autoscaling version: `scaleTargetRef`
+/// is the same in all), for `tfdrift hash`.
+pub fn target_of_manifest(value: &Value) -> Option<Target> {
+    let api_version = value.get("apiVersion")?.as_str()?;
+    if value.get("kind")?.as_str()? != KIND || !api_version.starts_with("autoscaling/") {
+        return None;
+    }
+    let namespace = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    target(namespace, value.pointer("/spec/scaleTargetRef")?)
+}
+
+/// The targets of the HPAs in the cluster, shared by the controllers.
+pub struct Scalers {
+    targets: RwLock<HashMap<Target, BTreeSet<String>>>,
+    synced: watch::Sender<bool>,
+}
+
+impl Default for Scalers {
+    fn default() -> Self {
+        Scalers {
+            targets: RwLock::default(),
+            synced: watch::Sender::new(false),
+        }
+    }
+}
+
+impl Scalers {
+    /// The name of an HPA scaling `kind` `namespace/name`, if one does.
+    pub fn scaler_of(&self, kind: &str, namespace: &str, name: &str) -> Option<String> {
+        let key = Target {
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        let targets = self.targets.read().unwrap_or_else(|p| p.into_inner());
+        targets.get(&key).and_then(|hpas| hpas.first().cloned())
+    }
+
+    /// Whether the HPAs have been listed once: before that, no verdict can be trusted.
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.synced.subscribe()
+    }
+
+    fn replace(&self, by_hpa: &HashMap<(String, String), Target>) {
+        let mut targets: HashMap<Target, BTreeSet<String>> = HashMap::new();
+        for ((_, hpa), target) in by_hpa {
+            targets
+                .entry(target.clone())
+                .or_default()
+                .insert(hpa.clone());
+        }
+        *self.targets.write().unwrap_or_else(|p| p.into_inner()) = targets;
+    }
+}
+
+/// Where a change of an HPA's target is sent: one channel per scalable kind, to that
+/// kind's controller, which then re-decides the object.
+pub type Triggers = HashMap<&'static str, mpsc::UnboundedSender<(String, String)>>;
+
+/// Watches HPAs until `shutdown`, keeping `scalers` current and re-triggering every object
+/// whose HPA came, went or changed target. `synced` is told after the first list.
+pub async fn run(
+    client: Client,
+    namespace: Option<String>,
+    scalers: Arc<Scalers>,
+    triggers: Triggers,
+    readiness: Readiness,
+    synced: mpsc::UnboundedSender<&'static str>,
+    shutdown: CancellationToken,
+) {
+    let api: Api<HorizontalPodAutoscaler> = match &namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let mut stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .boxed();
+    let mut by_hpa: HashMap<(String, String), Target> = HashMap::new();
+    let mut relist: Option<HashMap<(String, String), Target>> = None;
+    let trigger = |t: &Target| {
+        if let Some(tx) = SCALABLE
+            .iter()
+            .find(|k| **k == t.kind)
+            .and_then(|k| triggers.get(k))
+        {
+            let _ = tx.send((t.namespace.clone(), t.name.clone()));
+        }
+    };
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = stream.next() => match event {
+                Some(event) => event,
+                None => return,
+            },
+        };
+        let event = match event {
+            Ok(event) => {
+                readiness.watch_ok(KIND);
+                event
+            }
+            Err(error) => {
+                readiness.watch_failed(KIND);
+                warn!(
+                    kind = KIND,
+                    error = &error as &dyn std::error::Error,
+                    "watch failed; retrying with backoff (tfdrift needs list and watch on horizontalpodautoscalers.autoscaling, or --ignore-hpa-replicas=false)"
+                );
+                continue;
+            }
+        };
+        let id = |h: &HorizontalPodAutoscaler| (h.namespace().unwrap_or_default(), h.name_any());
+        let mut changed: Vec<Target> = Vec::new();
+        match event {
+            watcher::Event::Apply(hpa) => {
+                let new = target_of(&hpa);
+                let old = match &new {
+                    Some(t) => by_hpa.insert(id(&hpa), t.clone()),
+                    None => by_hpa.remove(&id(&hpa)),
+                };
+                if old != new {
+                    debug!(hpa = %hpa.name_any(), ?old, ?new, "HPA target changed");
+                    changed.extend(old.into_iter().chain(new));
+                }
+            }
+            watcher::Event::Delete(hpa) => changed.extend(by_hpa.remove(&id(&hpa))),
+            watcher::Event::Init => relist = Some(HashMap::new()),
+            watcher::Event::InitApply(hpa) => {
+                if let Some(t) = target_of(&hpa) {
+                    relist.get_or_insert_with(HashMap::new).insert(id(&hpa), t);
+                }
+            }
+            watcher::Event::InitDone => {
+                let fresh = relist.take().unwrap_or_default();
+                for (hpa, t) in fresh.iter() {
+                    if by_hpa.get(hpa) != Some(t) {
+                        changed.push(t.clone());
+                    }
+                }
+                for (hpa, t) in by_hpa.iter() {
+                    if fresh.get(hpa) != Some(t) {
+                        changed.push(t.clone());
+                    }
+                }
+                by_hpa = fresh;
+            }
+        }
+        let first_sync = !scalers.is_synced() && relist.is_none();
+        if !changed.is_empty() || first_sync {
+            scalers.replace(&by_hpa);
+        }
+        if first_sync {
+            info!(kind = KIND, scaled = by_hpa.len(), "cache synced");
+            scalers.synced.send_replace(true);
+            let _ = synced.send(KIND);
+        } else {
+            changed.sort();
+            changed.dedup();
+            changed.iter().for_each(trigger);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn targets_only_scalable_apps_kinds() {
+        let hpa = |api: &str, kind: &str| {
+            json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                   "metadata": {"name": "h", "namespace": "ns"},
+                   "spec": {"scaleTargetRef": {"apiVersion": api, "kind": kind, "name": "web"}}})
+        };
+        assert_eq!(
+            target_of_manifest(&hpa("apps/v1", "Deployment")),
+            Some(Target {
+                kind: "Deployment".into(),
+                namespace: "ns".into(),
+                name: "web".into()
+            })
+        );
+        assert!(target_of_manifest(&hpa("apps/v1", "StatefulSet")).is_some());
+        assert!(target_of_manifest(&hpa("apps/v1", "ReplicaSet")).is_none());
+        assert!(target_of_manifest(&hpa("example.com/v1", "Deployment")).is_none());
+        assert!(target_of_manifest(&json!({"kind": "HorizontalPodAutoscaler"})).is_none());
+    }
+}
