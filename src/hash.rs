@@ -225,8 +225,15 @@ pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashEr
                     .get("apiVersion")
                     .and_then(Value::as_str)
                     .unwrap_or("?");
+                let why = match crate::hpa::target_of_manifest(&doc.value) {
+                    Some(t) if rules.scaled.contains(&t) => format!(
+                        "not fingerprinted; {}/{}'s replicas is left out of its hash",
+                        t.kind, t.name
+                    ),
+                    _ => "not a supported kind".to_owned(),
+                };
                 outcome.skipped.push(format!(
-                    "{}: skipped {kind}/{name} ({api}): not a supported kind",
+                    "{}: skipped {kind}/{name} ({api}): {why}",
                     doc.position()
                 ));
             }

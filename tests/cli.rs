@@ -278,3 +278,133 @@ fn large_inputs_are_bounded() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("limit"), "{}", stderr(&out));
 }
+
+const WEB: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.25
+        env: [{name: BUILD_ID, value: "7"}]
+"#;
+
+const WEB_HPA: &str = r#"apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 2
+  maxReplicas: 5
+"#;
+
+fn first_hash(args: &[&str], input: &str) -> String {
+    let out = hash_stdin(args, input.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).split_whitespace().next().unwrap().to_owned()
+}
+
+fn with_replicas(n: u32) -> String {
+    WEB.replace("replicas: 3", &format!("replicas: {n}"))
+}
+
+#[test]
+fn an_hpa_in_the_input_takes_replicas_out_of_its_target() {
+    let alone = first_hash(&[], WEB);
+    assert_ne!(
+        alone,
+        first_hash(&[], &with_replicas(4)),
+        "replicas is intent"
+    );
+    let scaled = first_hash(&[], &format!("{WEB}---\n{WEB_HPA}"));
+    assert_ne!(scaled, alone);
+    assert_eq!(
+        scaled,
+        first_hash(&[], &format!("{}---\n{WEB_HPA}", with_replicas(4))),
+        "under an HPA, replicas is not"
+    );
+    assert_eq!(
+        first_hash(
+            &["--ignore-hpa-replicas=false"],
+            &format!("{WEB}---\n{WEB_HPA}")
+        ),
+        alone
+    );
+    // The same as the annotation would give.
+    let annotated = WEB.replace(
+        "  name: web\n",
+        "  name: web\n  annotations: {tfdrift.jin.dev/ignore: replicas}\n",
+    );
+    assert_eq!(first_hash(&[], &annotated), scaled);
+}
+
+#[test]
+fn flags_and_the_annotation_apply_the_same_rules() {
+    let plain = first_hash(&[], WEB);
+    let by_flag = first_hash(&["--ignore-paths", "env[BUILD_ID]"], WEB);
+    assert_ne!(by_flag, plain);
+    let other_build = WEB.replace("value: \"7\"", "value: \"8\"");
+    assert_eq!(
+        first_hash(&["--ignore-paths", "env[BUILD_ID]"], &other_build),
+        by_flag
+    );
+    let annotated = WEB.replace(
+        "  name: web\n",
+        "  name: web\n  annotations: {tfdrift.jin.dev/ignore: \"env[BUILD_ID]\"}\n",
+    );
+    assert_eq!(first_hash(&[], &annotated), by_flag);
+    // A live object hashes to its live-hash: the `ignored` annotation the operator wrote
+    // is applied too.
+    let live = WEB.replace(
+        "  name: web\n",
+        "  name: web\n  annotations: {tfdrift.jin.dev/ignored: \"env[BUILD_ID]\"}\n",
+    );
+    assert_eq!(first_hash(&[], &live), by_flag);
+    // The default sidecar rules: an injected istio-proxy changes nothing, unless disabled.
+    let meshed = format!("{WEB}      - name: istio-proxy\n        image: istio/proxyv2\n");
+    assert_eq!(first_hash(&[], &meshed), plain);
+    assert_ne!(first_hash(&["--ignore-containers="], &meshed), plain);
+    assert_eq!(
+        first_hash(
+            &["--ignore-containers=sidecar"],
+            &meshed.replace("istio-proxy", "sidecar")
+        ),
+        plain
+    );
+}
+
+#[test]
+fn invalid_rules_are_refused_with_the_reason() {
+    let annotated = WEB.replace(
+        "  name: web\n",
+        "  name: web\n  annotations: {tfdrift.jin.dev/ignore: \"replicas, containers[app\"}\n",
+    );
+    let out = hash_stdin(&[], annotated.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("tfdrift.jin.dev/ignore"), "{err}");
+    assert!(err.contains("`containers[app` is not a path"), "{err}");
+    assert!(err.contains("Deployment/web"), "{err}");
+
+    let out = hash_stdin(&["--ignore-paths", "replicaz"], WEB.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--ignore-paths: `replicaz` names nothing"),
+        "{}",
+        stderr(&out)
+    );
+    let out = hash_stdin(&["--ignore-containers", "a[0]"], WEB.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a container name"),
+        "{}",
+        stderr(&out)
+    );
+}

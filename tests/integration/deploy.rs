@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -77,8 +78,22 @@ async fn config_default_applies_and_its_identity_does_the_job_and_no_more() {
     // The samples carry correct hashes; drift is seen, reported and attributed.
     wait_drifted(&client, &n, "Deployment", "web", "false").await;
     wait_drifted(&client, &n, "Service", "web", "false").await;
+    wait_drifted(&client, &n, "Deployment", "api", "false").await;
+    // `api`'s HPA (read through the ServiceAccount's HPA watch) owns its replicas; `web`
+    // has none, and is scaled after it, so its drift orders the two verdicts.
+    cp.kubectl(&["scale", "deployment/api", "--replicas=5", "-n", &n]);
     cp.kubectl(&["scale", "deployment/web", "--replicas=5", "-n", &n]);
     wait_drifted(&client, &n, "Deployment", "web", "true").await;
+    let api = Api::<Deployment>::namespaced(client.clone(), &n)
+        .get("api")
+        .await
+        .unwrap();
+    let annotations = api.metadata.annotations.unwrap_or_default();
+    assert_eq!(annotations["tfdrift.jin.dev/drifted"], "false");
+    assert_eq!(
+        annotations["tfdrift.jin.dev/ignored"],
+        "env[BUILD_ID],replicas"
+    );
     eventually(
         "DriftDetected as the ServiceAccount",
         std::time::Duration::from_secs(30),
@@ -134,6 +149,16 @@ async fn config_default_applies_and_its_identity_does_the_job_and_no_more() {
     forbidden(
         "create a Deployment",
         deployments.create(&PostParams::default(), &current).await,
+    );
+    let hpas = Api::<HorizontalPodAutoscaler>::namespaced(sa.clone(), &n);
+    forbidden("read an HPA", hpas.get("api").await);
+    let hpa = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &n)
+        .get("api")
+        .await
+        .unwrap();
+    forbidden(
+        "update an HPA",
+        hpas.replace("api", &PostParams::default(), &hpa).await,
     );
     let lease: Lease =
         serde_json::from_value(json!({"metadata": {"name": "elsewhere"}, "spec": {}})).unwrap();

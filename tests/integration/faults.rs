@@ -140,6 +140,7 @@ kind: ClusterRole
 metadata: {{name: {sa}-read}}
 rules:
 - {{apiGroups: [apps], resources: [deployments], verbs: [get, list, watch]}}
+- {{apiGroups: [autoscaling], resources: [horizontalpodautoscalers], verbs: [list, watch]}}
 - {{apiGroups: ["", events.k8s.io], resources: [events], verbs: [create, patch]}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -482,5 +483,85 @@ async fn inputs_at_the_apis_limits() {
             .contains(&format!("Deployment/{n}/full-annotations"))
     );
     assert!(op.ready().await);
+    ns.delete(&client).await;
+}
+
+/// An operator upgraded without the HPA rule in its RBAC: it must not judge `replicas`
+/// blind. It stays unready, says what is missing, gives no verdict; granted the rule, it
+/// carries on by itself.
+#[tokio::test]
+async fn without_hpa_permission_it_gives_no_verdict_and_says_why() {
+    let _shared = APISERVER.read().await;
+    let cp = control_plane();
+    let client = cp.client().await.unwrap();
+    let ns = support::namespace(&client, "nohpa").await;
+    let n = ns.name.clone();
+    let sa = format!("nohpa-{n}");
+    let rbac = format!(
+        r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: {sa}, namespace: {n}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: {sa}}}
+rules:
+- {{apiGroups: [apps], resources: [deployments], verbs: [get, list, watch, patch]}}
+- {{apiGroups: ["", events.k8s.io], resources: [events], verbs: [create, patch]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: {sa}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {sa}}}
+subjects: [{{kind: ServiceAccount, name: {sa}, namespace: {n}}}]
+"#
+    );
+    cp.kubectl_stdin(&["apply", "-f", "-"], &rbac);
+    create(&client, &n, &drifted_manifest("web")).await;
+    let token = cp.service_account_token(&client, &n, &sa).await;
+    let kubeconfig = cp.kubeconfig_for_token(&sa, &token);
+    let op = Operator::start_with_kubeconfig(
+        cp,
+        &kubeconfig,
+        "nohpa",
+        &["--namespace", &n, "--kinds", "Deployment"],
+    );
+    eventually("the missing permission named in the log", WAIT, || async {
+        op.logs()
+            .contains("needs list and watch on horizontalpodautoscalers.autoscaling")
+            .then_some(())
+    })
+    .await;
+    assert!(!op.ready().await, "ready without HPAs:\n{}", op.logs());
+    assert!(
+        !verdict_annotations(&client, &n, "Deployment", "web")
+            .await
+            .contains_key("tfdrift.jin.dev/drifted"),
+        "a verdict without knowing the HPAs"
+    );
+
+    let grant = rbac.replace(
+        "- {apiGroups: [\"\", events.k8s.io]",
+        "- {apiGroups: [autoscaling], resources: [horizontalpodautoscalers], verbs: [list, watch]}\n- {apiGroups: [\"\", events.k8s.io]",
+    );
+    assert_ne!(grant, rbac);
+    cp.kubectl_stdin(&["apply", "-f", "-"], &grant);
+    eventually(
+        "a verdict once HPAs can be listed",
+        Duration::from_secs(90),
+        || async {
+            (verdict_annotations(&client, &n, "Deployment", "web")
+                .await
+                .get("tfdrift.jin.dev/drifted")
+                .map(String::as_str)
+                == Some("true"))
+            .then_some(())
+        },
+    )
+    .await;
+    op.wait_ready().await;
+    cp.kubectl(&["delete", "clusterrolebinding", &sa]);
+    cp.kubectl(&["delete", "clusterrole", &sa]);
     ns.delete(&client).await;
 }
