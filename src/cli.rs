@@ -28,6 +28,13 @@ pub enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or in-cluster config).
     Run(Box<RunArgs>),
     /// Print the spec-hash of manifests or live objects (YAML or JSON, multi-document, or a List).
+    #[command(
+        long_about = "Print the spec-hash of manifests or live objects (YAML or JSON, multi-document, \
+or a List). Ignore rules are applied before hashing, as the operator applies them: each object's \
+tfdrift.jin.dev/ignore annotation (and the tfdrift.jin.dev/ignored one the operator writes on live \
+objects), the --ignore-* flags (give them the values tfdrift run has), and `replicas` of a \
+Deployment or StatefulSet that an HPA in the same input scales."
+    )]
     Hash(HashArgs),
 }
 
