@@ -34,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "applying the samples (config/samples: an opted-in Deployment and Service with their spec-hash)"
+say "applying the samples (config/samples: opted-in Deployments and a Service with their spec-hash, one Deployment with an HPA)"
 kubectl create namespace demo
 kubectl apply -k config/samples -n demo
 
@@ -58,6 +58,13 @@ say "kubectl get events -n demo --field-selector reason=DriftDetected"
 event() { [[ -n $(kubectl get events -n demo --field-selector reason=DriftDetected -o name) ]]; }
 wait_for "the DriftDetected event" event
 kubectl get events -n demo --field-selector reason=DriftDetected
+
+say "scaling deployment/api as its HPA would (kubectl scale, the same write): not drift"
+kubectl scale deployment/api --replicas=6 -n demo
+ignored() { [[ $(kubectl get deployment/api -n demo -o jsonpath='{.metadata.annotations.tfdrift\.jin\.dev/ignored}') == *replicas* ]]; }
+wait_for "the ignore rules on deployment/api" ignored
+kubectl get deployment/api -n demo \
+  -o custom-columns='NAME:.metadata.name,REPLICAS:.spec.replicas,DRIFTED:.metadata.annotations.tfdrift\.jin\.dev/drifted,IGNORED:.metadata.annotations.tfdrift\.jin\.dev/ignored'
 
 say "putting it back: the drift resolves"
 kubectl set image deployment/web web=nginx:1.27 -n demo
