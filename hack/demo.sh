@@ -48,6 +48,9 @@ kubectl get deployment/web service/web -n demo \
   -o custom-columns='KIND:.kind,NAME:.metadata.name,DRIFTED:.metadata.annotations.tfdrift\.jin\.dev/drifted'
 
 say "drifting: kubectl set image deployment/web web=nginx:1.28 (a 2 a.m. hot-fix)"
+# managedFields times have one-second resolution: a change in the very second of the
+# operator's own last write could not be attributed (README, "What changed").
+sleep 1
 kubectl set image deployment/web web=nginx:1.28 -n demo
 drifted() { [[ $(verdict deployment/web) == true ]]; }
 wait_for "the drift verdict" drifted

@@ -477,7 +477,7 @@ async fn explain_and_record<K: Fingerprint>(
             let by: Vec<String> = writers.iter().take(3).map(ToString::to_string).collect();
             let why = if by.is_empty() {
                 // E.g. the scale subresource before 1.22 recorded no field owner.
-                format!("{summary} (the API server recorded no writer for these fields)")
+                format!("{summary} (no writer recorded since tfdrift last saw it in sync, to the second)")
             } else {
                 format!("{summary} (changed by {})", by.join(", "))
             };

@@ -553,7 +553,7 @@ async fn kubectl_mutations_are_drift_and_unrelated_changes_are_not() {
             // Servers before 1.22 record no owner for the scale subresource: say so,
             // never blame the object's creator.
             None => assert!(
-                note.contains("changed by kubectl") || note.contains("recorded no writer"),
+                note.contains("changed by kubectl") || note.contains("no writer recorded"),
                 "{note}"
             ),
         }
