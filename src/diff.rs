@@ -336,43 +336,29 @@ mod tests {
     /// manager that made it (`kubectl patch` → `kubectl-patch`); every same-* one is empty.
     #[test]
     fn fixture_drifts_are_explained_and_attributed() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let mut checked = 0;
-        for server in std::fs::read_dir(&root)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_dir())
-        {
-            for d in std::fs::read_dir(&server)
+        for d in crate::testing::fixture_cases() {
+            let kind = crate::testing::object(&d.join("live.json"))["kind"]
+                .as_str()
                 .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.is_dir())
-            {
-                let live_json: Value =
-                    serde_json::from_slice(&std::fs::read(d.join("live.json")).unwrap()).unwrap();
-                let kind = live_json["kind"].as_str().unwrap().to_owned();
-                let live = spec(&d.join("live.json"));
-                for f in std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()) {
-                    let name = f.file_name().unwrap().to_string_lossy().to_string();
-                    if !name.ends_with(".json") || name == "live.json" {
-                        continue;
-                    }
-                    let changes = diff(&live, &spec(&f));
-                    if name.starts_with("same-") {
-                        assert!(changes.is_empty(), "{}: {changes:?}", f.display());
-                        continue;
-                    }
-                    assert!(!changes.is_empty(), "{}: no change found", f.display());
-                    let writers = crate::attribution::writers(&kind, &managed(&f), &changes);
-                    assert_eq!(
-                        writers.first().map(|w| w.manager.as_str()),
-                        Some("kubectl-patch"),
-                        "{}: {} attributed to {writers:?}",
-                        f.display(),
-                        summary(&changes, 500)
-                    );
-                    checked += 1;
+                .to_owned();
+            let live = spec(&d.join("live.json"));
+            for (name, f) in crate::testing::edits(&d) {
+                let changes = diff(&live, &spec(&f));
+                if name.starts_with("same-") {
+                    assert!(changes.is_empty(), "{}: {changes:?}", f.display());
+                    continue;
                 }
+                assert!(!changes.is_empty(), "{}: no change found", f.display());
+                let writers = crate::attribution::writers(&kind, &managed(&f), &changes);
+                assert_eq!(
+                    writers.first().map(|w| w.manager.as_str()),
+                    Some("kubectl-patch"),
+                    "{}: {} attributed to {writers:?}",
+                    f.display(),
+                    summary(&changes, 500)
+                );
+                checked += 1;
             }
         }
         assert!(checked >= 40, "{checked}");

@@ -18,4 +18,6 @@ pub mod metrics;
 pub mod reconcile;
 pub mod run;
 pub mod server;
+#[cfg(test)]
+mod testing;
 pub mod verdict;

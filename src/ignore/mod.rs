@@ -386,35 +386,26 @@ mod tests {
 
     /// Every fixture case of both servers.
     fn fixture_cases() -> Vec<Case> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let spec = |p: &std::path::Path| {
-            let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
-            crate::hash::fingerprint_value(&v).unwrap().unwrap().1
-        };
-        let mut cases = Vec::new();
-        for server in std::fs::read_dir(&root)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_dir())
-        {
-            for d in std::fs::read_dir(&server)
+            crate::hash::fingerprint_value(&crate::testing::object(p))
                 .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.is_dir())
-            {
-                let live: Value =
-                    serde_json::from_slice(&std::fs::read(d.join("live.json")).unwrap()).unwrap();
-                let kind = live["kind"].as_str().unwrap().to_owned();
-                let mut edits = Vec::new();
-                for f in std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()) {
-                    let name = f.file_name().unwrap().to_string_lossy().to_string();
-                    if name.ends_with(".json") && name != "live.json" {
-                        edits.push((name, spec(&f)));
-                    }
-                }
-                cases.push((kind, spec(&d.join("live.json")), edits));
-            }
-        }
+                .unwrap()
+                .1
+        };
+        let cases: Vec<Case> = crate::testing::fixture_cases()
+            .iter()
+            .map(|d| {
+                let kind = crate::testing::object(&d.join("live.json"))["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let edits = crate::testing::edits(d)
+                    .into_iter()
+                    .map(|(name, path)| (name, spec(&path)))
+                    .collect();
+                (kind, spec(&d.join("live.json")), edits)
+            })
+            .collect();
         assert!(cases.len() >= 10);
         cases
     }

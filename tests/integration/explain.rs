@@ -3,14 +3,13 @@
 //! with the diff line the fixture pair implies, and attributed to kubectl's field manager.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::Value;
 use tfdrift::diff;
 use tfdrift::manifest::Manifests;
 
-use crate::operator::{events, wait_drifted};
-use crate::support::{self, APISERVER, Operator, control_plane, eventually};
+use crate::operator::{event_note, wait_drifted};
+use crate::support::{self, APISERVER, Operator, control_plane};
 
 struct Case {
     kind: String,
@@ -108,18 +107,7 @@ async fn every_fixture_drift_is_explained_and_attributed() {
         ]);
     }
     for c in &cases {
-        let note = eventually(
-            &format!("DriftDetected for {}", c.name),
-            Duration::from_secs(30),
-            || async {
-                events(&client, &n, &c.name)
-                    .await
-                    .into_iter()
-                    .find(|e| e.0 == "DriftDetected")
-                    .map(|e| e.2)
-            },
-        )
-        .await;
+        let note = event_note(&client, &n, &c.name, "DriftDetected").await;
         assert!(
             note.contains(&c.expected),
             "{}: expected {:?} in {note:?}",

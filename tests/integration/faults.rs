@@ -121,6 +121,33 @@ async fn sigterm_during_a_burst_then_restart_converges_without_duplicate_events(
     ns.delete(&client).await;
 }
 
+/// YAML for a ServiceAccount `sa` in `ns`.
+fn service_account(sa: &str, ns: &str) -> String {
+    format!("apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {sa}, namespace: {ns}}}\n")
+}
+
+/// YAML for a ClusterRole `name` with `rules` (YAML list items, one per line).
+fn cluster_role(name: &str, rules: &[&str]) -> String {
+    let rules: String = rules.iter().map(|r| format!("- {r}\n")).collect();
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {name}}}\nrules:\n{rules}"
+    )
+}
+
+/// YAML binding ClusterRole `name` (binding of the same name) to `sa` in `ns`.
+fn cluster_role_binding(name: &str, sa: &str, ns: &str) -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {name}}}\n\
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {name}}}\n\
+subjects: [{{kind: ServiceAccount, name: {sa}, namespace: {ns}}}]\n"
+    )
+}
+
+const EVENTS_RULE: &str =
+    r#"{apiGroups: ["", events.k8s.io], resources: [events], verbs: [create, patch]}"#;
+const HPA_RULE: &str =
+    "{apiGroups: [autoscaling], resources: [horizontalpodautoscalers], verbs: [list, watch]}";
+
 #[tokio::test]
 async fn revoked_patch_permission_is_counted_and_recovers_when_restored() {
     let _shared = APISERVER.read().await;
@@ -129,42 +156,25 @@ async fn revoked_patch_permission_is_counted_and_recovers_when_restored() {
     let ns = support::namespace(&client, "revoke").await;
     let n = ns.name.clone();
     let sa = format!("revoke-{n}");
-    let rbac = format!(
-        r#"
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: {sa}, namespace: {n}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {{name: {sa}-read}}
-rules:
-- {{apiGroups: [apps], resources: [deployments], verbs: [get, list, watch]}}
-- {{apiGroups: [autoscaling], resources: [horizontalpodautoscalers], verbs: [list, watch]}}
-- {{apiGroups: ["", events.k8s.io], resources: [events], verbs: [create, patch]}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: {sa}-read}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {sa}-read}}
-subjects: [{{kind: ServiceAccount, name: {sa}, namespace: {n}}}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {{name: {sa}-patch}}
-rules:
-- {{apiGroups: [apps], resources: [deployments], verbs: [patch]}}
-"#
-    );
-    let binding = format!(
-        r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: {sa}-patch}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {sa}-patch}}
-subjects: [{{kind: ServiceAccount, name: {sa}, namespace: {n}}}]
-"#
-    );
+    let (read, patch) = (format!("{sa}-read"), format!("{sa}-patch"));
+    let rbac = [
+        service_account(&sa, &n),
+        cluster_role(
+            &read,
+            &[
+                "{apiGroups: [apps], resources: [deployments], verbs: [get, list, watch]}",
+                HPA_RULE,
+                EVENTS_RULE,
+            ],
+        ),
+        cluster_role_binding(&read, &sa, &n),
+        cluster_role(
+            &patch,
+            &["{apiGroups: [apps], resources: [deployments], verbs: [patch]}"],
+        ),
+    ]
+    .join("---\n");
+    let binding = cluster_role_binding(&patch, &sa, &n);
     cp.kubectl_stdin(&["apply", "-f", "-"], &rbac);
     cp.kubectl_stdin(&["apply", "-f", "-"], &binding);
     create(
@@ -497,26 +507,14 @@ async fn without_hpa_permission_it_gives_no_verdict_and_says_why() {
     let ns = support::namespace(&client, "nohpa").await;
     let n = ns.name.clone();
     let sa = format!("nohpa-{n}");
-    let rbac = format!(
-        r#"
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: {sa}, namespace: {n}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {{name: {sa}}}
-rules:
-- {{apiGroups: [apps], resources: [deployments], verbs: [get, list, watch, patch]}}
-- {{apiGroups: ["", events.k8s.io], resources: [events], verbs: [create, patch]}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: {sa}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {sa}}}
-subjects: [{{kind: ServiceAccount, name: {sa}, namespace: {n}}}]
-"#
-    );
+    let deployments =
+        "{apiGroups: [apps], resources: [deployments], verbs: [get, list, watch, patch]}";
+    let rbac = [
+        service_account(&sa, &n),
+        cluster_role(&sa, &[deployments, EVENTS_RULE]),
+        cluster_role_binding(&sa, &sa, &n),
+    ]
+    .join("---\n");
     cp.kubectl_stdin(&["apply", "-f", "-"], &rbac);
     create(&client, &n, &drifted_manifest("web")).await;
     let token = cp.service_account_token(&client, &n, &sa).await;
@@ -541,11 +539,7 @@ subjects: [{{kind: ServiceAccount, name: {sa}, namespace: {n}}}]
         "a verdict without knowing the HPAs"
     );
 
-    let grant = rbac.replace(
-        "- {apiGroups: [\"\", events.k8s.io]",
-        "- {apiGroups: [autoscaling], resources: [horizontalpodautoscalers], verbs: [list, watch]}\n- {apiGroups: [\"\", events.k8s.io]",
-    );
-    assert_ne!(grant, rbac);
+    let grant = cluster_role(&sa, &[deployments, HPA_RULE, EVENTS_RULE]);
     cp.kubectl_stdin(&["apply", "-f", "-"], &grant);
     eventually(
         "a verdict once HPAs can be listed",

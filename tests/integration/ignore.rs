@@ -13,7 +13,7 @@ use tfdrift::hash::Ignore;
 use tfdrift::ignore::Defaults;
 use tfdrift::manifest::Manifests;
 
-use crate::operator::{count_events, create, events, get, wait_drifted};
+use crate::operator::{count_events, create, event_note, events, get, wait_drifted};
 use crate::support::{self, APISERVER, Operator, control_plane, eventually};
 
 const IGNORED: &str = "tfdrift.jin.dev/ignored";
@@ -128,14 +128,7 @@ async fn hpa_scaled_deployments_stay_in_sync() {
         ]);
     }
     wait_drifted(&client, &n, "Deployment", "manual", "true").await;
-    let note = eventually("DriftDetected for manual", WAIT, || async {
-        events(&client, &n, "manual")
-            .await
-            .into_iter()
-            .find(|e| e.0 == "DriftDetected")
-            .map(|e| e.2)
-    })
-    .await;
+    let note = event_note(&client, &n, "manual", "DriftDetected").await;
     assert!(note.contains("replicas: 2 → 5"), "{note}");
     for name in ["outside", "together"] {
         assert_eq!(
@@ -165,14 +158,7 @@ async fn hpa_scaled_deployments_stay_in_sync() {
         "app=nginx:1.27",
     ]);
     wait_drifted(&client, &n, "Deployment", "outside", "true").await;
-    let note = eventually("DriftDetected for outside", WAIT, || async {
-        events(&client, &n, "outside")
-            .await
-            .into_iter()
-            .find(|e| e.0 == "DriftDetected")
-            .map(|e| e.2)
-    })
-    .await;
+    let note = event_note(&client, &n, "outside", "DriftDetected").await;
     assert!(
         note.contains("containers[app].image: nginx:1.25 → nginx:1.27"),
         "{note}"
@@ -281,15 +267,14 @@ async fn injected_sidecars_and_chosen_paths_are_ignored() {
         invalid.contains("`containers[app.image` is not a path"),
         "{invalid}"
     );
-    let warning = eventually("InvalidIgnoreRule on chosen", WAIT, || async {
-        events(&client, &n, "chosen")
-            .await
-            .into_iter()
-            .find(|e| e.0 == "InvalidIgnoreRule")
-    })
-    .await;
-    assert_eq!(warning.1, "Warning");
-    assert!(warning.2.contains("containers[app.image"), "{warning:?}");
+    let warning = event_note(&client, &n, "chosen", "InvalidIgnoreRule").await;
+    assert!(warning.contains("containers[app.image"), "{warning}");
+    let types: Vec<String> = events(&client, &n, "chosen")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(types, ["Warning"]);
     cp.kubectl(&["set", "env", "-n", &n, "deployment/chosen", "BUILD_ID=42"]);
     wait_annotation(&client, &n, "chosen", IGNORED, Some("env[BUILD_ID]")).await;
     assert_eq!(

@@ -142,6 +142,18 @@ pub async fn events(client: &Client, ns: &str, name: &str) -> Vec<(String, Strin
         .collect()
 }
 
+/// The note of the first `reason` event about `name`, waiting for it to be published.
+pub async fn event_note(client: &Client, ns: &str, name: &str, reason: &str) -> String {
+    eventually(&format!("{reason} for {name}"), WAIT, || async {
+        events(client, ns, name)
+            .await
+            .into_iter()
+            .find(|e| e.0 == reason)
+            .map(|e| e.2)
+    })
+    .await
+}
+
 pub async fn count_events(client: &Client, ns: &str, name: &str, reason: &str) -> i32 {
     events(client, ns, name)
         .await
