@@ -160,20 +160,20 @@ impl Ignore {
             rules.extend(parsed.rules);
         }
         let meta = value.get("metadata");
-        let target = Target {
-            kind: kind.to_owned(),
-            namespace: meta
-                .and_then(|m| m.get("namespace"))
+        let field = |f: &str| {
+            meta.and_then(|m| m.get(f))
                 .and_then(Value::as_str)
                 .unwrap_or("")
-                .to_owned(),
-            name: meta
-                .and_then(|m| m.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
         };
-        if self.scaled.contains(&target) {
+        let (namespace, name) = (field("namespace"), field("name"));
+        // Manifests often leave the namespace to `kubectl apply -n`: a side without one
+        // matches any.
+        let scaled = self.scaled.iter().any(|t| {
+            t.kind == kind
+                && t.name == name
+                && (t.namespace == namespace || t.namespace.is_empty() || namespace.is_empty())
+        });
+        if scaled {
             rules.extend(Rule::replicas(kind));
         }
         ignore::apply(&mut spec, &rules);
@@ -226,7 +226,7 @@ pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashEr
                     .and_then(Value::as_str)
                     .unwrap_or("?");
                 let why = match crate::hpa::target_of_manifest(&doc.value) {
-                    Some(t) if rules.scaled.contains(&t) => format!(
+                    Some(t) if rules.defaults.hpa_replicas => format!(
                         "not fingerprinted; {}/{}'s replicas is left out of its hash",
                         t.kind, t.name
                     ),

@@ -337,6 +337,18 @@ fn an_hpa_in_the_input_takes_replicas_out_of_its_target() {
         ),
         alone
     );
+    // A side without a namespace (left to `kubectl apply -n`) matches any; two different
+    // namespaces do not.
+    let in_prod = |doc: &str| doc.replacen("  name: web\n", "  name: web\n  namespace: prod\n", 1);
+    assert_eq!(
+        first_hash(&[], &format!("{WEB}---\n{}", in_prod(WEB_HPA))),
+        scaled
+    );
+    let in_dev = WEB.replacen("  name: web\n", "  name: web\n  namespace: dev\n", 1);
+    assert_eq!(
+        first_hash(&[], &format!("{in_dev}---\n{}", in_prod(WEB_HPA))),
+        first_hash(&[], &in_dev)
+    );
     // The same as the annotation would give.
     let annotated = WEB.replace(
         "  name: web\n",
