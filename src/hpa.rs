@@ -137,8 +137,7 @@ pub async fn run(
     let mut stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .boxed();
-    let mut by_hpa: HashMap<(String, String), Target> = HashMap::new();
-    let mut relist: Option<HashMap<(String, String), Target>> = None;
+    let mut index = Index::default();
     let trigger = |t: &Target| {
         if let Some(tx) = SCALABLE
             .iter()
@@ -171,55 +170,80 @@ pub async fn run(
                 continue;
             }
         };
+        let changed = index.observe(&event);
+        let first_sync = !scalers.is_synced() && matches!(event, watcher::Event::InitDone);
+        if !changed.is_empty() || first_sync {
+            scalers.replace(&index.by_hpa);
+        }
+        if first_sync {
+            info!(kind = KIND, scaled = index.by_hpa.len(), "cache synced");
+            scalers.synced.send_replace(true);
+            let _ = synced.send(KIND);
+        } else {
+            for target in &changed {
+                debug!(
+                    ?target,
+                    "an HPA came, went or changed target; re-deciding it"
+                );
+                trigger(target);
+            }
+        }
+    }
+}
+
+/// Each HPA's target, from the watch: what a watch event changes.
+#[derive(Default)]
+struct Index {
+    by_hpa: HashMap<(String, String), Target>,
+    /// Filled during a (re)list; replaces `by_hpa` when it completes.
+    relist: Option<HashMap<(String, String), Target>>,
+}
+
+impl Index {
+    /// Applies `event`; returns the targets whose HPAs changed (sorted, once each). A
+    /// relist is diffed against what was known: HPAs deleted while the watch was down are
+    /// noticed there.
+    fn observe(&mut self, event: &watcher::Event<HorizontalPodAutoscaler>) -> Vec<Target> {
         let id = |h: &HorizontalPodAutoscaler| (h.namespace().unwrap_or_default(), h.name_any());
         let mut changed: Vec<Target> = Vec::new();
         match event {
             watcher::Event::Apply(hpa) => {
-                let new = target_of(&hpa);
+                let new = target_of(hpa);
                 let old = match &new {
-                    Some(t) => by_hpa.insert(id(&hpa), t.clone()),
-                    None => by_hpa.remove(&id(&hpa)),
+                    Some(t) => self.by_hpa.insert(id(hpa), t.clone()),
+                    None => self.by_hpa.remove(&id(hpa)),
                 };
                 if old != new {
-                    debug!(hpa = %hpa.name_any(), ?old, ?new, "HPA target changed");
                     changed.extend(old.into_iter().chain(new));
                 }
             }
-            watcher::Event::Delete(hpa) => changed.extend(by_hpa.remove(&id(&hpa))),
-            watcher::Event::Init => relist = Some(HashMap::new()),
+            watcher::Event::Delete(hpa) => changed.extend(self.by_hpa.remove(&id(hpa))),
+            watcher::Event::Init => self.relist = Some(HashMap::new()),
             watcher::Event::InitApply(hpa) => {
-                if let Some(t) = target_of(&hpa) {
-                    relist.get_or_insert_with(HashMap::new).insert(id(&hpa), t);
+                if let Some(t) = target_of(hpa) {
+                    self.relist
+                        .get_or_insert_with(HashMap::new)
+                        .insert(id(hpa), t);
                 }
             }
             watcher::Event::InitDone => {
-                let fresh = relist.take().unwrap_or_default();
-                for (hpa, t) in fresh.iter() {
-                    if by_hpa.get(hpa) != Some(t) {
+                let fresh = self.relist.take().unwrap_or_default();
+                for (hpa, t) in &fresh {
+                    if self.by_hpa.get(hpa) != Some(t) {
                         changed.push(t.clone());
                     }
                 }
-                for (hpa, t) in by_hpa.iter() {
+                for (hpa, t) in &self.by_hpa {
                     if fresh.get(hpa) != Some(t) {
                         changed.push(t.clone());
                     }
                 }
-                by_hpa = fresh;
+                self.by_hpa = fresh;
             }
         }
-        let first_sync = !scalers.is_synced() && relist.is_none();
-        if !changed.is_empty() || first_sync {
-            scalers.replace(&by_hpa);
-        }
-        if first_sync {
-            info!(kind = KIND, scaled = by_hpa.len(), "cache synced");
-            scalers.synced.send_replace(true);
-            let _ = synced.send(KIND);
-        } else {
-            changed.sort();
-            changed.dedup();
-            changed.iter().for_each(trigger);
-        }
+        changed.sort();
+        changed.dedup();
+        changed
     }
 }
 
@@ -247,5 +271,54 @@ mod tests {
         assert!(target_of_manifest(&hpa("apps/v1", "ReplicaSet")).is_none());
         assert!(target_of_manifest(&hpa("example.com/v1", "Deployment")).is_none());
         assert!(target_of_manifest(&json!({"kind": "HorizontalPodAutoscaler"})).is_none());
+    }
+
+    fn hpa(name: &str, target: &str) -> HorizontalPodAutoscaler {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                     "maxReplicas": 3}
+        }))
+        .unwrap()
+    }
+
+    fn deployment(name: &str) -> Target {
+        Target {
+            kind: "Deployment".into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn the_index_reports_every_target_whose_hpa_changed() {
+        use watcher::Event;
+        let mut index = Index::default();
+        assert!(index.observe(&Event::Init).is_empty());
+        assert!(index.observe(&Event::InitApply(hpa("a", "web"))).is_empty());
+        assert!(index.observe(&Event::InitApply(hpa("b", "api"))).is_empty());
+        assert_eq!(
+            index.observe(&Event::InitDone),
+            [deployment("api"), deployment("web")]
+        );
+        // A status update: same target, nothing to re-decide.
+        assert!(index.observe(&Event::Apply(hpa("a", "web"))).is_empty());
+        // Retargeted: both the old and the new target.
+        assert_eq!(
+            index.observe(&Event::Apply(hpa("a", "other"))),
+            [deployment("other"), deployment("web")]
+        );
+        assert_eq!(
+            index.observe(&Event::Delete(hpa("a", "other"))),
+            [deployment("other")]
+        );
+        // A relist after the watch was down: `b` was deleted meanwhile, `c` created.
+        index.observe(&Event::Init);
+        index.observe(&Event::InitApply(hpa("c", "new")));
+        assert_eq!(
+            index.observe(&Event::InitDone),
+            [deployment("api"), deployment("new")]
+        );
+        assert_eq!(index.by_hpa.len(), 1);
     }
 }

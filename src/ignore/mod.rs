@@ -17,6 +17,8 @@ use schema::Anchor;
 
 /// Most rules read from one annotation: a guard against hostile input, far above use.
 pub const MAX_RULES: usize = 64;
+/// Longest note about invalid rules.
+const NOTE_LIMIT: usize = 800;
 
 /// A valid rule for one kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,13 +125,24 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// One line naming every invalid rule and why, for an event or an error.
+    /// One line naming the invalid rules and why, for an event, an annotation or an
+    /// error; bounded (an event's note holds 1 KiB), the rest counted.
     pub fn invalid_note(&self) -> Option<String> {
         if self.invalid.is_empty() {
             return None;
         }
-        let parts: Vec<String> = self.invalid.iter().map(ToString::to_string).collect();
-        Some(parts.join("; "))
+        let mut note = String::new();
+        for (i, error) in self.invalid.iter().enumerate() {
+            let part = error.to_string();
+            let sep = if note.is_empty() { "" } else { "; " };
+            if note.len() + sep.len() + part.len() > NOTE_LIMIT {
+                note.push_str(&format!("{sep}… and {} more", self.invalid.len() - i));
+                break;
+            }
+            note.push_str(sep);
+            note.push_str(&part);
+        }
+        Some(note)
     }
 }
 
@@ -325,6 +338,13 @@ mod tests {
         assert!(note.contains("`bogus` names nothing"), "{note}");
         let many = vec!["replicas"; 100].join(",");
         assert_eq!(parse_list("Deployment", &many).invalid.len(), 1);
+        let hostile = vec!["x".repeat(500); 60].join(",");
+        let note = parse_list("Deployment", &hostile).invalid_note().unwrap();
+        assert!(
+            note.len() < 1000 && note.ends_with("more"),
+            "{}",
+            note.len()
+        );
     }
 
     #[test]
