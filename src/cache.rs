@@ -450,4 +450,34 @@ mod tests {
         assert!(invalid.contains("`bogus[`"), "{invalid}");
         assert!(!invalid.contains("BUILD_ID"), "{invalid}");
     }
+
+    /// A spec-hash from before a default rule existed that matches the object (it declares
+    /// `istio-proxy` itself): the baseline record, under the same rule, keeps it in sync.
+    #[test]
+    fn a_new_default_rule_keeps_an_old_spec_hash_in_sync_through_the_record() {
+        let mut d = live_fixture();
+        let spec = d.spec.as_mut().unwrap();
+        let mut sidecar = spec.template.spec.as_ref().unwrap().containers[0].clone();
+        sidecar.name = "istio-proxy".into();
+        spec.template
+            .spec
+            .as_mut()
+            .unwrap()
+            .containers
+            .push(sidecar);
+        let old_hash = fingerprint::hash(&d).unwrap();
+        let record =
+            crate::diff::encode_record(&old_hash, &fingerprint::spec_value(&d).unwrap()).unwrap();
+        annotate(&mut d, &[(keys::SPEC_HASH, &old_hash)]);
+        let defaults = crate::ignore::Defaults::new(&["istio-proxy".into()], &[], true)
+            .unwrap()
+            .for_kind("Deployment");
+        let without_record = Cached::new(d.clone(), &hpa_aware(defaults.clone()));
+        assert_ne!(without_record.view(false).unwrap().hash, old_hash);
+        assert!(!without_record.view(false).unwrap().record_agrees);
+        annotate(&mut d, &[(keys::BASELINE, &record)]);
+        let with_record = Cached::new(d, &hpa_aware(defaults));
+        assert!(with_record.view(false).unwrap().record_agrees);
+        assert!(with_record.view(true).unwrap().record_agrees);
+    }
 }
