@@ -49,11 +49,12 @@ impl Hashed {
     }
 }
 
-/// What hashing the input gave: the hashed objects and a note per skipped one.
+/// What hashing the input gave: the hashed objects, and notes for stderr (a skipped
+/// object; what ignore rules left out of one).
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub hashed: Vec<Hashed>,
-    pub skipped: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 /// The hash of one object of a supported kind, `None` for any other kind.
@@ -100,6 +101,9 @@ pub enum HashValueError {
     },
 }
 
+/// An object's hash, fingerprint, and the rules that changed the fingerprint.
+type Filtered = (String, Value, Option<String>);
+
 /// The ignore rules `tfdrift hash` applies: the defaults from its flags, and the HPAs its
 /// input holds.
 #[derive(Debug, Default)]
@@ -134,6 +138,12 @@ impl Ignore {
     /// carries (so that a live object hashes to its live-hash), `replicas` if an HPA in the
     /// input scales it. `None` for an unsupported kind; an invalid rule is an error.
     pub fn fingerprint(&self, value: &Value) -> Option<Result<(String, Value), HashValueError>> {
+        self.filtered(value)
+            .map(|r| r.map(|(hash, spec, _)| (hash, spec)))
+    }
+
+    /// [`Ignore::fingerprint`], and the rules that changed the fingerprint.
+    fn filtered(&self, value: &Value) -> Option<Result<Filtered, HashValueError>> {
         let (_, raw) = match fingerprint_value(value)? {
             Ok(found) => found,
             Err(e) => return Some(Err(e)),
@@ -141,7 +151,7 @@ impl Ignore {
         Some(self.filter(value, raw))
     }
 
-    fn filter(&self, value: &Value, mut spec: Value) -> Result<(String, Value), HashValueError> {
+    fn filter(&self, value: &Value, mut spec: Value) -> Result<Filtered, HashValueError> {
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
         let annotation =
             |key: &str| value.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")));
@@ -176,9 +186,9 @@ impl Ignore {
         if scaled {
             rules.extend(Rule::replicas(kind));
         }
-        ignore::apply(&mut spec, &rules);
+        let ignored = ignore::apply(&mut spec, &rules);
         let hash = fingerprint::hash_spec(kind, &spec).map_err(HashValueError::Fingerprint)?;
-        Ok((hash, spec))
+        Ok((hash, spec, ignored))
     }
 }
 
@@ -215,10 +225,7 @@ pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashEr
     let mut outcome = Outcome::default();
     for doc in manifests.objects()? {
         let (kind, namespace, name) = identity(&doc)?;
-        match rules
-            .fingerprint(&doc.value)
-            .map(|r| r.map(|(hash, _)| hash))
-        {
+        match rules.filtered(&doc.value) {
             None => {
                 let api = doc
                     .value
@@ -232,7 +239,7 @@ pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashEr
                     ),
                     _ => "not a supported kind".to_owned(),
                 };
-                outcome.skipped.push(format!(
+                outcome.notes.push(format!(
                     "{}: skipped {kind}/{name} ({api}): {why}",
                     doc.position()
                 ));
@@ -244,20 +251,28 @@ pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashEr
                     source: Box::new(source),
                 });
             }
-            Some(Ok(hash)) => outcome.hashed.push(Hashed {
-                kind,
-                namespace,
-                name,
-                hash,
-            }),
+            Some(Ok((hash, _, ignored))) => {
+                if let Some(ignored) = ignored {
+                    outcome.notes.push(format!(
+                        "{}: {kind}/{name}: left out by ignore rules: {ignored}",
+                        doc.position()
+                    ));
+                }
+                outcome.hashed.push(Hashed {
+                    kind,
+                    namespace,
+                    name,
+                    hash,
+                })
+            }
         }
     }
     Ok(outcome)
 }
 
 /// Sets the opt-in label, the spec-hash annotation and (with `baseline`) the baseline
-/// record on every supported object, under `rules`, in place (inside Lists too). Returns the notes for
-/// skipped objects.
+/// record on every supported object, under `rules`, in place (inside Lists too). Returns the
+/// notes for stderr.
 pub fn annotate(
     manifests: &mut Manifests,
     baseline: bool,
@@ -287,7 +302,7 @@ pub fn annotate(
             set_opt_in(obj, &h.hash, record.as_deref());
         }
     }
-    Ok(outcome.skipped)
+    Ok(outcome.notes)
 }
 
 fn set_opt_in(obj: &mut Value, hash: &str, record: Option<&str>) {

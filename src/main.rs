@@ -39,14 +39,14 @@ fn run_hash(args: &HashArgs) -> anyhow::Result<()> {
 
     let mut stdout = std::io::stdout().lock();
     if args.annotate {
-        let skipped = hash::annotate(&mut manifests, !args.no_baseline, &rules)
+        let notes = hash::annotate(&mut manifests, !args.no_baseline, &rules)
             .with_context(|| source.clone())?;
-        note_skipped(&skipped);
+        print_notes(&notes);
         stdout.write_all(manifests.render()?.as_bytes())?;
         return Ok(());
     }
     let outcome = hash::hash_all(&manifests, &rules).with_context(|| source.clone())?;
-    note_skipped(&outcome.skipped);
+    print_notes(&outcome.notes);
     match args.output {
         OutputFormat::Text => {
             for h in &outcome.hashed {
@@ -61,8 +61,8 @@ fn run_hash(args: &HashArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn note_skipped(skipped: &[String]) {
-    for note in skipped {
+fn print_notes(notes: &[String]) {
+    for note in notes {
         eprintln!("note: {note}");
     }
 }

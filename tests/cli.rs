@@ -324,6 +324,13 @@ fn an_hpa_in_the_input_takes_replicas_out_of_its_target() {
         "replicas is intent"
     );
     let scaled = first_hash(&[], &format!("{WEB}---\n{WEB_HPA}"));
+    let out = hash_stdin(&[], format!("{WEB}---\n{WEB_HPA}").as_bytes());
+    assert!(
+        stderr(&out)
+            .contains("note: document 1: Deployment/web: left out by ignore rules: replicas"),
+        "{}",
+        stderr(&out)
+    );
     assert_ne!(scaled, alone);
     assert_eq!(
         scaled,
