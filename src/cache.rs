@@ -364,6 +364,20 @@ mod tests {
         }
     }
 
+    /// A copy of the first container, named `istio-proxy`: what a mesh would inject.
+    fn add_istio_proxy(d: &mut Deployment) {
+        let pod = d.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+        let mut sidecar = pod.containers[0].clone();
+        sidecar.name = "istio-proxy".into();
+        pod.containers.push(sidecar);
+    }
+
+    fn istio_defaults() -> Vec<Rule> {
+        crate::ignore::Defaults::new(&["istio-proxy".into()], &[], true)
+            .unwrap()
+            .for_kind("Deployment")
+    }
+
     fn hpa_aware(defaults: Vec<Rule>) -> Options {
         Options {
             record_baselines: true,
@@ -425,19 +439,9 @@ mod tests {
     fn rules_from_defaults_and_annotation_shape_the_live_hash() {
         let mut d = live_fixture();
         let plain = fingerprint::hash(&d).unwrap();
-        let spec = d.spec.as_mut().unwrap();
-        let mut sidecar = spec.template.spec.as_ref().unwrap().containers[0].clone();
-        sidecar.name = "istio-proxy".into();
-        spec.template
-            .spec
-            .as_mut()
-            .unwrap()
-            .containers
-            .push(sidecar);
+        add_istio_proxy(&mut d);
         annotate(&mut d, &[(keys::IGNORE, "replicas, bogus[, env[BUILD_ID]")]);
-        let defaults = crate::ignore::Defaults::new(&["istio-proxy".into()], &[], true)
-            .unwrap()
-            .for_kind("Deployment");
+        let defaults = istio_defaults();
         let c = Cached::new(d, &hpa_aware(defaults));
         let (pr, rest) = (c.live.as_ref().unwrap(), c.scaled.as_ref());
         assert_ne!(pr.hash, plain, "replicas ignored by the annotation");
@@ -456,22 +460,12 @@ mod tests {
     #[test]
     fn a_new_default_rule_keeps_an_old_spec_hash_in_sync_through_the_record() {
         let mut d = live_fixture();
-        let spec = d.spec.as_mut().unwrap();
-        let mut sidecar = spec.template.spec.as_ref().unwrap().containers[0].clone();
-        sidecar.name = "istio-proxy".into();
-        spec.template
-            .spec
-            .as_mut()
-            .unwrap()
-            .containers
-            .push(sidecar);
+        add_istio_proxy(&mut d);
         let old_hash = fingerprint::hash(&d).unwrap();
         let record =
             crate::diff::encode_record(&old_hash, &fingerprint::spec_value(&d).unwrap()).unwrap();
         annotate(&mut d, &[(keys::SPEC_HASH, &old_hash)]);
-        let defaults = crate::ignore::Defaults::new(&["istio-proxy".into()], &[], true)
-            .unwrap()
-            .for_kind("Deployment");
+        let defaults = istio_defaults();
         let without_record = Cached::new(d.clone(), &hpa_aware(defaults.clone()));
         assert_ne!(without_record.view(false).unwrap().hash, old_hash);
         assert!(!without_record.view(false).unwrap().record_agrees);

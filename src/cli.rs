@@ -52,6 +52,15 @@ macro_rules! watched_kind {
         pub enum WatchedKind {
             $($variant,)*
         }
+
+        impl WatchedKind {
+            /// The kind's name, as in `kind:`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(WatchedKind::$variant => $kind,)*
+                }
+            }
+        }
     };
 }
 crate::for_each_kind!(watched_kind);

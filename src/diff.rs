@@ -303,6 +303,11 @@ fn walk(was: &Value, now: &Value, path: &mut Vec<Segment>, out: &mut Vec<Change>
 /// One line for events and the annotation: changes joined with `; `, bounded.
 pub fn summary(changes: &[Change], limit: usize) -> String {
     let lines: Vec<String> = changes.iter().map(Change::to_string).collect();
+    join_bounded(&lines, limit)
+}
+
+/// `lines` joined with `; `, at most about `limit` bytes: the rest is counted, `… and N more`.
+pub(crate) fn join_bounded(lines: &[String], limit: usize) -> String {
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
         let sep = if out.is_empty() { "" } else { "; " };

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::fingerprint::{self, FingerprintError};
 use crate::hpa::Target;
@@ -64,6 +64,16 @@ pub fn hash_value(value: &Value) -> Option<Result<String, HashValueError>> {
 
 /// The hash and canonical fingerprint of one object of a supported kind.
 pub fn fingerprint_value(value: &Value) -> Option<Result<(String, Value), HashValueError>> {
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    spec_of(value).map(|spec| {
+        let spec = spec?;
+        let hash = fingerprint::hash_spec(kind, &spec).map_err(HashValueError::Fingerprint)?;
+        Ok((hash, spec))
+    })
+}
+
+/// The canonical fingerprint of one object of a supported kind, `None` for any other.
+fn spec_of(value: &Value) -> Option<Result<Value, HashValueError>> {
     let api_version = value
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -75,17 +85,25 @@ pub fn fingerprint_value(value: &Value) -> Option<Result<(String, Value), HashVa
                 $(($api, $kind) => Some(
                     serde_json::from_value::<$ty>(value.clone())
                         .map_err(HashValueError::Decode)
-                        .and_then(|obj| {
-                            let spec = fingerprint::spec_value(&obj).map_err(HashValueError::Fingerprint)?;
-                            let hash = fingerprint::hash_spec($kind, &spec).map_err(HashValueError::Fingerprint)?;
-                            Ok((hash, spec))
-                        }),
+                        .and_then(|obj| fingerprint::spec_value(&obj).map_err(HashValueError::Fingerprint)),
                 ),)*
                 _ => None,
             }
         };
     }
     crate::for_each_kind!(dispatch)
+}
+
+/// Whether `value` is of a supported kind (its apiVersion and kind).
+fn is_supported(value: &Value) -> bool {
+    let field = |f: &str| value.get(f).and_then(Value::as_str).unwrap_or("");
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    macro_rules! supported {
+        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
+            matches!((api_version, kind), $(($api, $kind))|*)
+        };
+    }
+    crate::for_each_kind!(supported)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +126,8 @@ type Filtered = (String, Value, Option<String>);
 /// input holds.
 #[derive(Debug, Default)]
 pub struct Ignore {
-    defaults: Defaults,
+    hpa_replicas: bool,
+    defaults: HashMap<&'static str, Vec<Rule>>,
     scaled: HashSet<Target>,
 }
 
@@ -130,50 +149,34 @@ impl Ignore {
         } else {
             HashSet::new()
         };
-        Ok(Ignore { defaults, scaled })
+        Ok(Ignore {
+            hpa_replicas: defaults.hpa_replicas,
+            defaults: defaults.by_kind(),
+            scaled,
+        })
     }
 
-    /// The hash and fingerprint of `value` with its rules applied: the defaults, its
-    /// `tfdrift.jin.dev/ignore` annotation, the `tfdrift.jin.dev/ignored` one a live object
-    /// carries (so that a live object hashes to its live-hash), `replicas` if an HPA in the
-    /// input scales it. `None` for an unsupported kind; an invalid rule is an error.
-    pub fn fingerprint(&self, value: &Value) -> Option<Result<(String, Value), HashValueError>> {
-        self.filtered(value)
-            .map(|r| r.map(|(hash, spec, _)| (hash, spec)))
-    }
-
-    /// [`Ignore::fingerprint`], and the rules that changed the fingerprint.
+    /// The hash and fingerprint of `value` with its rules applied, and the rules that
+    /// changed it: the defaults, its `tfdrift.jin.dev/ignore` annotation, `replicas` if an
+    /// HPA in the input scales it, and the `tfdrift.jin.dev/ignored` rules a live object
+    /// carries (so that a live object hashes to its live-hash). `None` for an unsupported
+    /// kind; an invalid rule is an error.
     fn filtered(&self, value: &Value) -> Option<Result<Filtered, HashValueError>> {
-        let (_, raw) = match fingerprint_value(value)? {
-            Ok(found) => found,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(self.filter(value, raw))
+        spec_of(value).map(|spec| self.filter(value, spec?))
     }
 
     fn filter(&self, value: &Value, mut spec: Value) -> Result<Filtered, HashValueError> {
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-        let annotation =
-            |key: &str| value.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")));
-        let mut rules = self.defaults.for_kind(kind);
-        for key in [keys::IGNORE, keys::IGNORED] {
-            let Some(text) = annotation(key) else {
-                continue;
-            };
-            let parsed = ignore::parse_list(kind, text.as_str().unwrap_or(""));
-            if let Some(note) = parsed.invalid_note() {
-                return Err(HashValueError::Ignore {
-                    annotation: key,
-                    note,
-                });
-            }
-            rules.extend(parsed.rules);
-        }
         let meta = value.get("metadata");
         let field = |f: &str| {
             meta.and_then(|m| m.get(f))
                 .and_then(Value::as_str)
                 .unwrap_or("")
+        };
+        let annotation = |key: &str| {
+            meta.and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get(key))
+                .map(|v| v.as_str().unwrap_or(""))
         };
         let (namespace, name) = (field("namespace"), field("name"));
         // Manifests often leave the namespace to `kubectl apply -n`: a side without one
@@ -183,10 +186,26 @@ impl Ignore {
                 && t.name == name
                 && (t.namespace == namespace || t.namespace.is_empty() || namespace.is_empty())
         });
-        if scaled {
-            rules.extend(Rule::replicas(kind));
+        // The operator's rules, then those it recorded on a live object.
+        let defaults = self
+            .defaults
+            .get(kind)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut rules = ignore::rules_for(kind, defaults, annotation(keys::IGNORE), scaled);
+        let recorded = annotation(keys::IGNORED)
+            .map(|text| ignore::parse_list(kind, text))
+            .unwrap_or_default();
+        for (key, parsed) in [(keys::IGNORE, &rules), (keys::IGNORED, &recorded)] {
+            if let Some(note) = parsed.invalid_note() {
+                return Err(HashValueError::Ignore {
+                    annotation: key,
+                    note,
+                });
+            }
         }
-        let ignored = ignore::apply(&mut spec, &rules);
+        rules.rules.extend(recorded.rules);
+        let ignored = ignore::apply(&mut spec, &rules.rules);
         let hash = fingerprint::hash_spec(kind, &spec).map_err(HashValueError::Fingerprint)?;
         Ok((hash, spec, ignored))
     }
@@ -222,6 +241,15 @@ fn identity(doc: &Document) -> Result<(String, Option<String>, String), HashErro
 /// Hashes every supported object in `manifests` under `rules`; unsupported kinds are
 /// noted, not errors.
 pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashError> {
+    hash_each(manifests, rules, |_| {})
+}
+
+/// [`hash_all`], handing each hashed object's fingerprint to `keep`, in order.
+fn hash_each(
+    manifests: &Manifests,
+    rules: &Ignore,
+    mut keep: impl FnMut(Value),
+) -> Result<Outcome, HashError> {
     let mut outcome = Outcome::default();
     for doc in manifests.objects()? {
         let (kind, namespace, name) = identity(&doc)?;
@@ -233,7 +261,7 @@ pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashEr
                     .and_then(Value::as_str)
                     .unwrap_or("?");
                 let why = match crate::hpa::target_of_manifest(&doc.value) {
-                    Some(t) if rules.defaults.hpa_replicas => format!(
+                    Some(t) if rules.hpa_replicas => format!(
                         "not fingerprinted; {}/{}'s replicas is left out of its hash",
                         t.kind, t.name
                     ),
@@ -251,7 +279,8 @@ pub fn hash_all(manifests: &Manifests, rules: &Ignore) -> Result<Outcome, HashEr
                     source: Box::new(source),
                 });
             }
-            Some(Ok((hash, _, ignored))) => {
+            Some(Ok((hash, spec, ignored))) => {
+                keep(spec);
                 if let Some(ignored) = ignored {
                     outcome.notes.push(format!(
                         "{}: {kind}/{name}: left out by ignore rules: {ignored}",
@@ -278,8 +307,14 @@ pub fn annotate(
     baseline: bool,
     rules: &Ignore,
 ) -> Result<Vec<String>, HashError> {
-    let outcome = hash_all(manifests, rules)?;
+    let mut specs = Vec::new();
+    let outcome = hash_each(manifests, rules, |spec| {
+        if baseline {
+            specs.push(spec)
+        }
+    })?;
     let mut hashes = outcome.hashed.into_iter();
+    let mut specs = specs.into_iter();
     for doc in &mut manifests.documents {
         let targets: Vec<&mut Value> = if crate::manifest::is_list(doc) {
             doc.get_mut("items")
@@ -289,16 +324,14 @@ pub fn annotate(
         } else {
             vec![doc]
         };
-        for obj in targets {
-            let Some(Ok((_, spec))) = rules.fingerprint(obj) else {
-                continue;
-            };
+        // hash_each hashed exactly the supported objects, in this order.
+        for obj in targets.into_iter().filter(|o| is_supported(o)) {
             let Some(h) = hashes.next() else { break };
             // A record too large to write is left out: the operator then reports drift
             // without field detail.
-            let record = baseline
-                .then(|| crate::diff::encode_record(&h.hash, &spec).ok())
-                .flatten();
+            let record = specs
+                .next()
+                .and_then(|spec| crate::diff::encode_record(&h.hash, &spec).ok());
             set_opt_in(obj, &h.hash, record.as_deref());
         }
     }

@@ -31,26 +31,25 @@ pub struct Target {
     pub name: String,
 }
 
-fn target(namespace: &str, reference: &Value) -> Option<Target> {
-    let kind = reference.get("kind")?.as_str()?;
-    let api_version = reference
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("apps/v1");
-    let name = reference.get("name")?.as_str()?;
-    (SCALABLE.contains(&kind) && api_version.starts_with("apps/") && !name.is_empty()).then(|| {
-        Target {
-            kind: kind.to_owned(),
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-        }
+/// The target named by a `scaleTargetRef`, if tfdrift fingerprints its kind.
+fn target(namespace: &str, api_version: Option<&str>, kind: &str, name: &str) -> Option<Target> {
+    let in_apps = api_version.is_none_or(|v| v.starts_with("apps/"));
+    (SCALABLE.contains(&kind) && in_apps && !name.is_empty()).then(|| Target {
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
     })
 }
 
 /// The Deployment or StatefulSet `hpa` scales, if any.
 pub fn target_of(hpa: &HorizontalPodAutoscaler) -> Option<Target> {
-    let reference = serde_json::to_value(&hpa.spec.as_ref()?.scale_target_ref).ok()?;
-    target(&hpa.namespace().unwrap_or_default(), &reference)
+    let reference = &hpa.spec.as_ref()?.scale_target_ref;
+    target(
+        hpa.metadata.namespace.as_deref().unwrap_or(""),
+        reference.api_version.as_deref(),
+        &reference.kind,
+        &reference.name,
+    )
 }
 
 /// The target of an HPA given as a manifest (any autoscaling version: `scaleTargetRef`
@@ -64,7 +63,14 @@ pub fn target_of_manifest(value: &Value) -> Option<Target> {
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or("");
-    target(namespace, value.pointer("/spec/scaleTargetRef")?)
+    let reference = value.pointer("/spec/scaleTargetRef")?;
+    let field = |f: &str| reference.get(f).and_then(Value::as_str);
+    target(
+        namespace,
+        field("apiVersion"),
+        field("kind")?,
+        field("name")?,
+    )
 }
 
 /// The targets of the HPAs in the cluster, shared by the controllers.

@@ -136,9 +136,11 @@ impl Context {
             api_timeout: settings.api_timeout,
             readiness,
             record_baseline: settings.record_baseline,
-            defaults: fingerprint::KINDS
-                .iter()
-                .map(|kind| (*kind, settings.ignore.for_kind(kind).into()))
+            defaults: settings
+                .ignore
+                .by_kind()
+                .into_iter()
+                .map(|(kind, rules)| (kind, rules.into()))
                 .collect(),
             scalers: settings
                 .ignore
@@ -318,12 +320,11 @@ pub async fn reconcile<K: Fingerprint>(
         })?;
     let live = view.hash.as_str();
     let annotations = &obj.annotations();
-    let mut verdict = verdict::decide(annotations.get(keys::SPEC_HASH).map(String::as_str), live);
-    if verdict == Verdict::Drifted && view.record_agrees {
-        // The spec-hash was computed under fewer rules (e.g. before an HPA took over
-        // replicas); the baseline record, under the same rules as live, agrees.
-        verdict = Verdict::InSync;
-    }
+    let verdict = verdict::decide(
+        annotations.get(keys::SPEC_HASH).map(String::as_str),
+        live,
+        view.record_agrees,
+    );
     let mut patch = verdict::annotation_patch(annotations, &verdict, live, now_rfc3339);
     let ignored = ignored_list(obj.ignored.as_deref(), scaled_by.is_some());
     if annotations.get(keys::IGNORED) != ignored.as_ref() {
@@ -334,10 +335,8 @@ pub async fn reconcile<K: Fingerprint>(
         );
         patch.insert(keys::IGNORED, ignored);
     }
-    let invalid = obj
-        .invalid_rules
-        .as_deref()
-        .map(|note| truncate(note, SUMMARY_LIMIT));
+    // Bounded when parsed (ignore::Parsed::invalid_note).
+    let invalid = obj.invalid_rules.as_deref().map(str::to_owned);
     let invalid_is_news =
         invalid.is_some() && annotations.get(keys::IGNORE_INVALID) != invalid.as_ref();
     if annotations.get(keys::IGNORE_INVALID) != invalid.as_ref() {

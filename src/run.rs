@@ -195,7 +195,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             triggers: None,
         };
         if ctx.scalers.is_some()
-            && let name @ ("Deployment" | "StatefulSet") = kind_name(*kind)
+            && let name @ ("Deployment" | "StatefulSet") = kind.name()
         {
             let (tx, rx) = mpsc::unbounded_channel();
             hpa_triggers.insert(name, tx);
@@ -270,17 +270,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn kind_name(kind: WatchedKind) -> &'static str {
-    macro_rules! name {
-        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
-            match kind {
-                $(WatchedKind::$variant => $kind,)*
-            }
-        };
-    }
-    crate::for_each_kind!(name)
 }
 
 async fn run_kind<K: crate::fingerprint::Fingerprint>(

@@ -42,15 +42,17 @@ impl Verdict {
 
 /// Decides the verdict. The spec-hash is accepted with surrounding whitespace and in
 /// upper case (compared case-insensitively); anything else that is not 64 hex
-/// characters is an invalid baseline.
-pub fn decide(spec_hash: Option<&str>, live_hash: &str) -> Verdict {
+/// characters is an invalid baseline. `record_agrees`: the baseline record taken at the
+/// spec-hash, under the ignore rules live is hashed with, equals live — in sync although
+/// the spec-hash was computed under fewer rules (an HPA `tfdrift hash` did not see).
+pub fn decide(spec_hash: Option<&str>, live_hash: &str, record_agrees: bool) -> Verdict {
     match spec_hash {
         None => Verdict::BaselineMissing,
         Some(raw) => {
             let normalised = raw.trim().to_ascii_lowercase();
             if !is_hash(&normalised) {
                 Verdict::InvalidBaseline(raw.to_owned())
-            } else if normalised == live_hash {
+            } else if normalised == live_hash || record_agrees {
                 Verdict::InSync
             } else {
                 Verdict::Drifted
@@ -180,11 +182,13 @@ mod tests {
 
     #[test]
     fn decides_every_row_of_the_table() {
-        assert_eq!(decide(Some(H), H), Verdict::InSync);
-        assert_eq!(decide(Some(OTHER), H), Verdict::Drifted);
-        assert_eq!(decide(None, H), Verdict::BaselineMissing);
+        assert_eq!(decide(Some(H), H, false), Verdict::InSync);
+        assert_eq!(decide(Some(OTHER), H, false), Verdict::Drifted);
+        assert_eq!(decide(None, H, false), Verdict::BaselineMissing);
+        assert_eq!(decide(Some(OTHER), H, true), Verdict::InSync);
+        assert_eq!(decide(None, H, true), Verdict::BaselineMissing);
         assert_eq!(
-            decide(Some(&format!("  {}\n", H.to_uppercase())), H),
+            decide(Some(&format!("  {}\n", H.to_uppercase())), H, false),
             Verdict::InSync
         );
         for bad in [
@@ -197,7 +201,7 @@ mod tests {
             &format!("v2:{H}"),
         ] {
             assert_eq!(
-                decide(Some(bad), H),
+                decide(Some(bad), H, false),
                 Verdict::InvalidBaseline(bad.to_string()),
                 "{bad:?}"
             );

@@ -131,18 +131,8 @@ impl Parsed {
         if self.invalid.is_empty() {
             return None;
         }
-        let mut note = String::new();
-        for (i, error) in self.invalid.iter().enumerate() {
-            let part = error.to_string();
-            let sep = if note.is_empty() { "" } else { "; " };
-            if note.len() + sep.len() + part.len() > NOTE_LIMIT {
-                note.push_str(&format!("{sep}… and {} more", self.invalid.len() - i));
-                break;
-            }
-            note.push_str(sep);
-            note.push_str(&part);
-        }
-        Some(note)
+        let parts: Vec<String> = self.invalid.iter().map(ToString::to_string).collect();
+        Some(crate::diff::join_bounded(&parts, NOTE_LIMIT))
     }
 }
 
@@ -240,6 +230,14 @@ impl Defaults {
             defaults.paths.push(path);
         }
         Ok(defaults)
+    }
+
+    /// [`Defaults::for_kind`] for every supported kind.
+    pub fn by_kind(&self) -> std::collections::HashMap<&'static str, Vec<Rule>> {
+        crate::fingerprint::KINDS
+            .iter()
+            .map(|kind| (*kind, self.for_kind(kind)))
+            .collect()
     }
 
     /// The default rules that mean something for `kind`.
