@@ -209,13 +209,21 @@ fn hash_bounded(input: &[u8]) -> Output {
     }
     let child = cmd.spawn().unwrap();
     let pid = child.id() as i32;
+    // Kills the child only if it is still running at the deadline: once it has been reaped
+    // its pid may belong to another process.
+    let (done, deadline) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        // SAFETY: signalling our own child; harmless if it already exited.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        if deadline
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_err()
+        {
+            // SAFETY: signalling our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     });
     let out = child.wait_with_output().unwrap();
-    drop(watchdog);
+    let _ = done.send(());
+    watchdog.join().unwrap();
     assert!(
         out.status.code().is_some(),
         "killed (hang or OOM): {:?}",

@@ -7,8 +7,8 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::operator::{
-    count_events, create, deployment, drifted_manifest, dynamic_api, events, leader_of,
-    verdict_annotations, wait_drifted, with_spec_hash,
+    count_events, create, deployment, drifted_manifest, dynamic_api, events, in_sync_deployment,
+    leader_of, verdict_annotations, wait_drifted, with_spec_hash,
 };
 use crate::support::{self, APISERVER, Operator, control_plane, eventually};
 
@@ -21,12 +21,7 @@ async fn sigkilled_leader_is_replaced_and_drift_in_the_gap_is_reported() {
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "sigkill").await;
     let n = ns.name.clone();
-    create(
-        &client,
-        &n,
-        &with_spec_hash(deployment("web", "nginx:1.25"), None),
-    )
-    .await;
+    create(&client, &n, &in_sync_deployment("web")).await;
     let args = [
         "--namespace",
         n.as_str(),
@@ -177,12 +172,7 @@ async fn revoked_patch_permission_is_counted_and_recovers_when_restored() {
     let binding = cluster_role_binding(&patch, &sa, &n);
     cp.kubectl_stdin(&["apply", "-f", "-"], &rbac);
     cp.kubectl_stdin(&["apply", "-f", "-"], &binding);
-    create(
-        &client,
-        &n,
-        &with_spec_hash(deployment("web", "nginx:1.25"), None),
-    )
-    .await;
+    create(&client, &n, &in_sync_deployment("web")).await;
     let token = cp.service_account_token(&client, &n, &sa).await;
     let kubeconfig = cp.kubeconfig_for_token(&sa, &token);
     let mut op = Operator::start_with_kubeconfig(
@@ -289,12 +279,7 @@ async fn deleted_objects_and_a_terminating_namespace_cause_no_error_storm() {
 
     // A terminating namespace: objects can still be patched, but no event can be created.
     let term = support::namespace(&client, "terminating").await;
-    create(
-        &client,
-        &term.name,
-        &with_spec_hash(deployment("web", "nginx:1.25"), None),
-    )
-    .await;
+    create(&client, &term.name, &in_sync_deployment("web")).await;
     let op2 = Operator::start(
         cp,
         "terminating",
@@ -348,18 +333,8 @@ async fn a_410_gone_on_rewatch_relists_and_misses_nothing() {
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "gone410").await;
     let n = ns.name.clone();
-    create(
-        &client,
-        &n,
-        &with_spec_hash(deployment("leaves", "nginx:1.25"), None),
-    )
-    .await;
-    create(
-        &client,
-        &n,
-        &with_spec_hash(deployment("drifts", "nginx:1.25"), None),
-    )
-    .await;
+    create(&client, &n, &in_sync_deployment("leaves")).await;
+    create(&client, &n, &in_sync_deployment("drifts")).await;
     // A long resync: only the watch (and its relist) can notice what follows.
     let op = Operator::start(
         cp,
@@ -480,7 +455,7 @@ async fn inputs_at_the_apis_limits() {
 
     // Annotations so close to the 256 KiB limit that the verdict does not fit: the patch
     // is refused, counted and logged with the object named; nothing crashes.
-    let mut full = with_spec_hash(deployment("full-annotations", "nginx:1.25"), None);
+    let mut full = in_sync_deployment("full-annotations");
     full["metadata"]["annotations"]["padding"] = json!("p".repeat(262_144 - 200));
     create(&client, &n, &full).await;
     let series = r#"tfdrift_api_errors_total{kind="Deployment",verb="patch"}"#;

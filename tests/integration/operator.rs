@@ -60,6 +60,11 @@ pub fn with_spec_hash(mut manifest: Value, hash: Option<&str>) -> Value {
     manifest
 }
 
+/// A Deployment (nginx:1.25) carrying its own spec-hash: in sync from the start.
+pub fn in_sync_deployment(name: &str) -> Value {
+    with_spec_hash(deployment(name, "nginx:1.25"), None)
+}
+
 /// A Deployment whose spec-hash is that of another image: drifted from the start.
 pub fn drifted_manifest(name: &str) -> Value {
     with_spec_hash(
@@ -429,12 +434,7 @@ async fn kubectl_mutations_are_drift_and_unrelated_changes_are_not() {
     let cp = control_plane();
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "kubectl").await;
-    create(
-        &client,
-        &ns.name,
-        &with_spec_hash(deployment("web", "nginx:1.25"), None),
-    )
-    .await;
+    create(&client, &ns.name, &in_sync_deployment("web")).await;
     let op = Operator::start(
         cp,
         "kubectl",
@@ -701,18 +701,8 @@ async fn apiserver_restart_no_false_drift_then_convergence() {
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "restart").await;
     let n = ns.name.clone();
-    create(
-        &client,
-        &n,
-        &with_spec_hash(deployment("steady", "nginx:1.25"), None),
-    )
-    .await;
-    create(
-        &client,
-        &n,
-        &with_spec_hash(deployment("later", "nginx:1.25"), None),
-    )
-    .await;
+    create(&client, &n, &in_sync_deployment("steady")).await;
+    create(&client, &n, &in_sync_deployment("later")).await;
     let mut op = Operator::start(
         cp,
         "restart",
