@@ -121,6 +121,13 @@ struct Seen {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` (make test) runs bench
+    // binaries too, without it. A debug-build run would take minutes and overwrite
+    // docs/benchmarks.md with meaningless figures.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("bench: not run under cargo test; use `make bench-operator`");
+        return;
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
