@@ -15,8 +15,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Detects drift between what Terraform (or any IaC/GitOps tool) applied and what is \
 live in a Kubernetes cluster. Resources opt in with the label tfdrift.jin.dev/enabled=true and \
 carry their intended state as the annotation tfdrift.jin.dev/spec-hash (computed with \
-`tfdrift hash`). The operator never changes a spec: it reports through annotations, Warning \
-events and Prometheus metrics."
+`tfdrift hash`). Fields that are not intent (an HPA's replicas, an injected sidecar, a stamped \
+BUILD_ID) are left out with the tfdrift.jin.dev/ignore annotation or the --ignore-* flags. The \
+operator never changes a spec: it reports through annotations, Warning events and Prometheus \
+metrics."
 )]
 pub struct Cli {
     #[command(subcommand)]
