@@ -60,9 +60,13 @@ docker-build: ## Build the container image (needs a Docker engine)
 	docker build -t $(IMG) .
 
 .PHONY: deploy
-deploy: ## Deploy to the current kubeconfig's cluster with kustomize
-	kubectl apply -k config/default
+deploy: ## Deploy config/default running IMG (tag or @sha256 digest) to the current kubeconfig's cluster
+	hack/deploy.sh apply "$(IMG)"
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy created
-	kubectl delete -k config/default --ignore-not-found
+	hack/deploy.sh delete "$(IMG)"
+
+.PHONY: manifests
+manifests: ## Print what deploy applies for IMG
+	@hack/deploy.sh render "$(IMG)"
