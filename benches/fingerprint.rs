@@ -51,7 +51,7 @@ fn deployment() -> Deployment {
 fn bench(c: &mut Criterion) {
     let d = deployment();
     c.bench_function("fingerprint+sha256 of a 3-container Deployment", |b| {
-        b.iter(|| tfdrift::fingerprint::hash(black_box(&d)).expect("hashable"))
+        b.iter(|| tfdrift::core::fingerprint::hash(black_box(&d)).expect("hashable"))
     });
 }
 

@@ -149,7 +149,7 @@ async fn run() {
             let api = api.clone();
             async move {
                 let mut m = manifest(&format!("app-{i:05}"), "registry.example.com/web:1.0.0");
-                let hash = tfdrift::hash::hash_value(&m)
+                let hash = tfdrift::core::fingerprint::hash_value(&m)
                     .expect("supported")
                     .expect("hash");
                 m["metadata"]["annotations"] = json!({"tfdrift.jin.dev/spec-hash": hash});

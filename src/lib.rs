@@ -1,23 +1,16 @@
-//! tfdrift: detects drift between the intent recorded in a resource's
-//! `tfdrift.jin.dev/spec-hash` annotation and what is live in the cluster.
+//! tfdrift: detects drift between what an applier (Terraform, kubectl, a GitOps tool)
+//! intended for a Kubernetes object and what is live in the cluster.
+//!
+//! The layers, each depending only on those above it:
+//! - [`core`]: pure logic — fingerprints, ignore rules, the drift explanation, the verdict
+//!   table and the label/annotation contract. No kube client, no tokio.
+//! - [`intent`]: where intent comes from — the spec-hash annotation and its baseline record.
+//! - [`operator`]: the runtime — watches, reconcile, events, metrics, leader election, probes.
+//! - [`cli`]: the command line — arguments, `tfdrift hash`, manifest reading.
 
-pub mod attribution;
-pub mod cache;
 pub mod cli;
-pub mod controller;
-pub mod diff;
-pub mod events;
-pub mod fingerprint;
-pub mod hash;
-pub mod hpa;
-pub mod ignore;
-pub mod keys;
-pub mod leader;
-pub mod manifest;
-pub mod metrics;
-pub mod reconcile;
-pub mod run;
-pub mod server;
+pub mod core;
+pub mod intent;
+pub mod operator;
 #[cfg(test)]
 mod testing;
-pub mod verdict;

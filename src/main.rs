@@ -4,15 +4,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use tfdrift::cli::{Cli, Command, HashArgs, OutputFormat};
-use tfdrift::hash;
-use tfdrift::manifest::Manifests;
+use tfdrift::cli::args::{Cli, Command, HashArgs, OutputFormat};
+use tfdrift::cli::hash;
+use tfdrift::cli::manifest::Manifests;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => run_hash(&args),
-        Command::Run(args) => tfdrift::run::main(*args),
+        Command::Run(args) => tfdrift::operator::run::main(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
 fn run_hash(args: &HashArgs) -> anyhow::Result<()> {
     let source = args.file.display().to_string();
     let mut input = Vec::new();
-    let limit = tfdrift::manifest::MAX_INPUT_BYTES as u64 + 1;
+    let limit = tfdrift::cli::manifest::MAX_INPUT_BYTES as u64 + 1;
     if source == "-" {
         std::io::stdin().lock().take(limit).read_to_end(&mut input)
     } else {

@@ -128,7 +128,7 @@ fn annotate_round_trips() {
         let again = hash_stdin(&["-o", "json"], annotated.as_bytes());
         assert!(again.status.success(), "{}", stderr(&again));
         let rows: Vec<Value> = serde_json::from_str(&stdout(&again)).unwrap();
-        let docs = tfdrift::manifest::Manifests::parse(annotated.as_bytes()).unwrap();
+        let docs = tfdrift::cli::manifest::Manifests::parse(annotated.as_bytes()).unwrap();
         let obj = &docs.objects().unwrap()[0].value;
         assert_eq!(
             obj["metadata"]["annotations"]["tfdrift.jin.dev/spec-hash"],

@@ -6,9 +6,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tfdrift::fingerprint::Quantity;
-use tfdrift::hash::hash_all;
-use tfdrift::manifest::Manifests;
+use tfdrift::cli::hash::hash_all;
+use tfdrift::cli::manifest::Manifests;
+use tfdrift::core::fingerprint::Quantity;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -41,7 +41,7 @@ fn cases(server: &Path) -> Vec<PathBuf> {
 fn hash_file(path: &Path) -> String {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let manifests = Manifests::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let outcome = hash_all(&manifests, &tfdrift::hash::Ignore::none())
+    let outcome = hash_all(&manifests, &tfdrift::cli::hash::Ignore::none())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(
         outcome.hashed.len(),
@@ -134,10 +134,12 @@ fn hashing_the_spec_value_equals_hashing_the_object() {
         for case in cases(&server) {
             let v: serde_json::Value =
                 serde_json::from_slice(&fs::read(case.join("live.json")).unwrap()).unwrap();
-            let (hash, spec) = tfdrift::hash::fingerprint_value(&v).unwrap().unwrap();
+            let (hash, spec) = tfdrift::core::fingerprint::fingerprint_value(&v)
+                .unwrap()
+                .unwrap();
             let kind = v["kind"].as_str().unwrap();
             assert_eq!(
-                tfdrift::fingerprint::hash_spec(kind, &spec).unwrap(),
+                tfdrift::core::fingerprint::hash_spec(kind, &spec).unwrap(),
                 hash,
                 "{}",
                 case.display()

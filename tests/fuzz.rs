@@ -2,8 +2,8 @@
 //! kept in tests/fuzz.proptest-regressions and replayed on every run).
 
 use proptest::prelude::*;
-use tfdrift::fingerprint::Quantity;
-use tfdrift::manifest::Manifests;
+use tfdrift::cli::manifest::Manifests;
+use tfdrift::core::fingerprint::Quantity;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
@@ -25,7 +25,7 @@ proptest! {
     fn manifest_parser_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(m) = Manifests::parse(&bytes) {
             let _ = m.objects();
-            let _ = tfdrift::hash::hash_all(&m, &tfdrift::hash::Ignore::none());
+            let _ = tfdrift::cli::hash::hash_all(&m, &tfdrift::cli::hash::Ignore::none());
         }
     }
 
@@ -33,7 +33,7 @@ proptest! {
     fn manifest_parser_never_panics_on_yamlish_text(s in "[-:{}\\[\\],&*!|>'\"#%@` \\nakv0-9]{0,256}") {
         if let Ok(m) = Manifests::parse(s.as_bytes()) {
             let _ = m.objects();
-            let _ = tfdrift::hash::hash_all(&m, &tfdrift::hash::Ignore::none());
+            let _ = tfdrift::cli::hash::hash_all(&m, &tfdrift::cli::hash::Ignore::none());
         }
     }
 
@@ -46,6 +46,6 @@ proptest! {
             ]}}}
         });
         let m = Manifests::parse(doc.to_string().as_bytes()).unwrap();
-        let _ = tfdrift::hash::hash_all(&m, &tfdrift::hash::Ignore::none());
+        let _ = tfdrift::cli::hash::hash_all(&m, &tfdrift::cli::hash::Ignore::none());
     }
 }

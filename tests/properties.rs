@@ -5,7 +5,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tfdrift::hash::hash_value;
+use tfdrift::core::fingerprint::hash_value;
 
 fn fixture(case: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tfdrift::diff;
-use tfdrift::manifest::Manifests;
+use tfdrift::cli::manifest::Manifests;
+use tfdrift::core::explain::diff;
 
 use crate::operator::{event_note, wait_drifted};
 use crate::support::{self, APISERVER, Operator, control_plane};
@@ -21,7 +21,10 @@ struct Case {
 
 fn spec(path: &Path) -> Value {
     let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    tfdrift::hash::fingerprint_value(&v).unwrap().unwrap().1
+    tfdrift::core::fingerprint::fingerprint_value(&v)
+        .unwrap()
+        .unwrap()
+        .1
 }
 
 #[tokio::test]
@@ -72,7 +75,8 @@ async fn every_fixture_drift_is_explained_and_attributed() {
             let mut m = Manifests::parse(&manifest).unwrap();
             let name = format!("{}-{i}", dir.file_name().unwrap().to_string_lossy());
             m.documents[0]["metadata"]["name"] = Value::String(name.clone());
-            tfdrift::hash::annotate(&mut m, true, &tfdrift::hash::Ignore::none()).unwrap();
+            tfdrift::cli::hash::annotate(&mut m, true, &tfdrift::cli::hash::Ignore::none())
+                .unwrap();
             cp.kubectl_stdin(&["apply", "-n", &n, "-f", "-"], &m.render().unwrap());
             let kind = m.documents[0]["kind"].as_str().unwrap().to_owned();
             cases.push(Case {

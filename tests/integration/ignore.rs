@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tfdrift::hash::Ignore;
-use tfdrift::ignore::Defaults;
-use tfdrift::manifest::Manifests;
+use tfdrift::cli::hash::Ignore;
+use tfdrift::cli::manifest::Manifests;
+use tfdrift::core::ignore::Defaults;
 
 use crate::operator::{count_events, create, event_note, events, get, wait_drifted};
 use crate::support::{self, APISERVER, Operator, control_plane, eventually};
@@ -48,7 +48,7 @@ fn annotated(docs: &[Value], baseline: bool) -> Vec<Value> {
     let mut m = Manifests::parse(list.to_string().as_bytes()).unwrap();
     let defaults = Defaults::new(&["istio-proxy".into(), "istio-init".into()], &[], true).unwrap();
     let rules = Ignore::new(defaults, &m).unwrap();
-    tfdrift::hash::annotate(&mut m, baseline, &rules).unwrap();
+    tfdrift::cli::hash::annotate(&mut m, baseline, &rules).unwrap();
     m.documents[0]["items"].as_array().unwrap().clone()
 }
 

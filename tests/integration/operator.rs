@@ -46,7 +46,7 @@ pub fn service(name: &str, port: i32) -> Value {
 }
 
 pub fn hash_of(manifest: &Value) -> String {
-    tfdrift::hash::hash_value(manifest)
+    tfdrift::core::fingerprint::hash_value(manifest)
         .expect("supported")
         .expect("hashable")
 }

@@ -68,8 +68,11 @@ async fn deployment_create_list_watch_shows_server_defaults() {
     assert_eq!(seen.metadata.name.as_deref(), Some("web"));
 
     // The live object fingerprints like its manifest: the contract on this very server.
-    let manifest = tfdrift::fingerprint::hash(&deployment("web", "nginx")).unwrap();
-    assert_eq!(tfdrift::fingerprint::hash(&created).unwrap(), manifest);
+    let manifest = tfdrift::core::fingerprint::hash(&deployment("web", "nginx")).unwrap();
+    assert_eq!(
+        tfdrift::core::fingerprint::hash(&created).unwrap(),
+        manifest
+    );
     ns.delete(&client).await;
 }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use serde_json::Value;
 
-use crate::diff::{Change, Segment};
-use crate::keys;
+use crate::core::contract;
+use crate::core::explain::diff::{Change, Segment};
 
 /// A field manager that wrote a changed field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,12 +101,12 @@ fn owned_paths(fields: &Value, prefix: &mut Vec<String>, out: &mut Vec<String>) 
 pub fn writers(kind: &str, managed: &[ManagedFieldsEntry], changes: &[Change]) -> Vec<Writer> {
     let ours = managed
         .iter()
-        .filter(|m| m.manager.as_deref() == Some(keys::FIELD_MANAGER))
+        .filter(|m| m.manager.as_deref() == Some(contract::FIELD_MANAGER))
         .filter_map(|m| m.time.as_ref().map(|t| t.0))
         .max();
     let owned: Vec<(Writer, Vec<String>)> = managed
         .iter()
-        .filter(|m| m.manager.as_deref() != Some(keys::FIELD_MANAGER))
+        .filter(|m| m.manager.as_deref() != Some(contract::FIELD_MANAGER))
         .filter(|m| match (ours, m.time.as_ref()) {
             // Times have one-second resolution: a write in the very second of ours is
             // indistinguishable from one before it, and counts as before.

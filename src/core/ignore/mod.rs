@@ -8,6 +8,7 @@
 //! spec-hash and the live hash agree.
 
 mod path;
+pub mod scaled;
 pub mod schema;
 
 use serde_json::Value;
@@ -132,7 +133,7 @@ impl Parsed {
             return None;
         }
         let parts: Vec<String> = self.invalid.iter().map(ToString::to_string).collect();
-        Some(crate::diff::join_bounded(&parts, NOTE_LIMIT))
+        Some(crate::core::text::join_bounded(&parts, NOTE_LIMIT))
     }
 }
 
@@ -144,7 +145,7 @@ pub fn parse_list(kind: &str, text: &str) -> Parsed {
     for (i, entry) in entries.enumerate() {
         if i == MAX_RULES {
             parsed.invalid.push(RuleError::TooMany {
-                text: crate::verdict::quote(entry),
+                text: crate::core::text::quote(entry),
             });
             break;
         }
@@ -219,7 +220,7 @@ impl Defaults {
                     source,
                 })
             })?;
-            if !crate::fingerprint::KINDS
+            if !crate::core::fingerprint::KINDS
                 .iter()
                 .any(|kind| Rule::new(kind, path.clone()).is_ok())
             {
@@ -234,7 +235,7 @@ impl Defaults {
 
     /// [`Defaults::for_kind`] for every supported kind.
     pub fn by_kind(&self) -> std::collections::HashMap<&'static str, Vec<Rule>> {
-        crate::fingerprint::KINDS
+        crate::core::fingerprint::KINDS
             .iter()
             .map(|kind| (*kind, self.for_kind(kind)))
             .collect()
@@ -405,7 +406,7 @@ mod tests {
     /// Every fixture case of both servers.
     fn fixture_cases() -> Vec<Case> {
         let spec = |p: &std::path::Path| {
-            crate::hash::fingerprint_value(&crate::testing::object(p))
+            crate::core::fingerprint::fingerprint_value(&crate::testing::object(p))
                 .unwrap()
                 .unwrap()
                 .1
@@ -433,7 +434,7 @@ mod tests {
     fn schema_covers_every_fixture() {
         for (kind, live, edits) in fixture_cases() {
             for spec in std::iter::once(&live).chain(edits.iter().map(|(_, s)| s)) {
-                let flat = crate::diff::flatten_template(spec);
+                let flat = crate::core::explain::diff::flatten_template(spec);
                 schema::conforms(schema::of(&kind).unwrap(), &flat, &kind).unwrap();
             }
         }
@@ -446,9 +447,9 @@ mod tests {
     fn diff_paths_are_rules_that_hide_exactly_that_drift() {
         let mut checked = 0;
         for (kind, live, edits) in fixture_cases() {
-            let hash = |s: &Value| crate::fingerprint::hash_spec(&kind, s).unwrap();
+            let hash = |s: &Value| crate::core::fingerprint::hash_spec(&kind, s).unwrap();
             for (name, edited) in edits.iter().filter(|(n, _)| n.starts_with("drift-")) {
-                let changes = crate::diff::diff(&live, edited);
+                let changes = crate::core::explain::diff::diff(&live, edited);
                 let rules: Vec<Rule> = changes
                     .iter()
                     .map(|c| {

@@ -15,19 +15,19 @@ use kube::runtime::watcher;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::fingerprint::{self, Fingerprint};
-use crate::ignore::{self, Rule};
-use crate::keys;
+use crate::core::contract;
+use crate::core::fingerprint::{self, Fingerprint};
+use crate::core::ignore::{self, Rule};
 
 /// The annotations reconcile reads; every other annotation is dropped from the cache.
 const KEPT_ANNOTATIONS: [&str; 7] = [
-    keys::SPEC_HASH,
-    keys::DRIFTED,
-    keys::DRIFTED_AT,
-    keys::LIVE_HASH,
-    keys::DRIFT_SUMMARY,
-    keys::IGNORED,
-    keys::IGNORE_INVALID,
+    contract::SPEC_HASH,
+    contract::DRIFTED,
+    contract::DRIFTED_AT,
+    contract::LIVE_HASH,
+    contract::DRIFT_SUMMARY,
+    contract::IGNORED,
+    contract::IGNORE_INVALID,
 ];
 
 /// What every cached object is summarised with.
@@ -97,10 +97,10 @@ impl Record<'_> {
         self.decoded
             .get_or_insert_with(|| {
                 let text = text?;
-                if crate::diff::record_hash(text) != spec_hash {
+                if crate::core::explain::diff::record_hash(text) != spec_hash {
                     return None;
                 }
-                let (hash, spec) = crate::diff::decode_record(text).ok()?;
+                let (hash, spec) = crate::core::explain::diff::decode_record(text).ok()?;
                 (fingerprint::hash_spec(kind, &spec).ok()? == hash).then_some(spec)
             })
             .as_ref()
@@ -117,26 +117,26 @@ impl<K: Fingerprint> Cached<K> {
         let opted_in = meta
             .labels
             .as_ref()
-            .and_then(|l| l.get(keys::ENABLED_LABEL))
+            .and_then(|l| l.get(contract::ENABLED_LABEL))
             .map(String::as_str)
             == Some("true");
         let mut annotations = meta.annotations.unwrap_or_default();
         let parsed = ignore::rules_for(
             kind,
             &opts.defaults,
-            annotations.get(keys::IGNORE).map(String::as_str),
+            annotations.get(contract::IGNORE).map(String::as_str),
             false,
         );
         let spec_hash = annotations
-            .get(keys::SPEC_HASH)
+            .get(contract::SPEC_HASH)
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| fingerprint::is_hash(h));
         let baseline_hash = annotations
-            .get(keys::BASELINE)
-            .and_then(|r| crate::diff::record_hash(r));
+            .get(contract::BASELINE)
+            .and_then(|r| crate::core::explain::diff::record_hash(r));
         let mut record = Record {
             kind,
-            text: annotations.get(keys::BASELINE).map(String::as_str),
+            text: annotations.get(contract::BASELINE).map(String::as_str),
             spec_hash: spec_hash.as_deref(),
             decoded: None,
         };
@@ -153,7 +153,7 @@ impl<K: Fingerprint> Cached<K> {
                     let in_sync = spec_hash.as_deref() == Some(hash.as_str());
                     if in_sync && opts.record_baselines && baseline_hash != Some(hash.as_str()) {
                         // Too large to record: left out, the drift is then reported without detail.
-                        pending_record = crate::diff::encode_record(&hash, spec)
+                        pending_record = crate::core::explain::diff::encode_record(&hash, spec)
                             .ok()
                             .map(String::into_boxed_str);
                     }
@@ -318,7 +318,7 @@ mod tests {
         );
         let mut d: Deployment = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let mut ann = d.metadata.annotations.clone().unwrap_or_default();
-        ann.insert(keys::SPEC_HASH.into(), "abc".into());
+        ann.insert(contract::SPEC_HASH.into(), "abc".into());
         ann.insert(
             "kubectl.kubernetes.io/last-applied-configuration".into(),
             "x".repeat(10_000),
@@ -343,7 +343,7 @@ mod tests {
         assert_eq!(c.metadata.name.as_deref(), Some("deploy-multi-container"));
         assert!(c.opted_in);
         assert_eq!(c.annotations().len(), 1, "only tfdrift annotations");
-        assert_eq!(c.annotations()[keys::SPEC_HASH], "abc");
+        assert_eq!(c.annotations()[contract::SPEC_HASH], "abc");
         assert!(c.metadata.managed_fields.is_none());
         assert_eq!(c.object_ref(&()).kind.as_deref(), Some("Deployment"));
         assert_eq!(c.object_ref(&()).api_version.as_deref(), Some("apps/v1"));
@@ -373,7 +373,7 @@ mod tests {
     }
 
     fn istio_defaults() -> Vec<Rule> {
-        crate::ignore::Defaults::new(&["istio-proxy".into()], &[], true)
+        crate::core::ignore::Defaults::new(&["istio-proxy".into()], &[], true)
             .unwrap()
             .for_kind("Deployment")
     }
@@ -392,14 +392,19 @@ mod tests {
     fn an_hpa_view_ignores_replicas_and_the_record_bridges_the_spec_hash() {
         let intended = live_fixture();
         let spec_hash = fingerprint::hash(&intended).unwrap();
-        let record =
-            crate::diff::encode_record(&spec_hash, &fingerprint::spec_value(&intended).unwrap())
-                .unwrap();
+        let record = crate::core::explain::diff::encode_record(
+            &spec_hash,
+            &fingerprint::spec_value(&intended).unwrap(),
+        )
+        .unwrap();
         let mut scaled = intended.clone();
         scaled.spec.as_mut().unwrap().replicas = Some(3);
         annotate(
             &mut scaled,
-            &[(keys::SPEC_HASH, &spec_hash), (keys::BASELINE, &record)],
+            &[
+                (contract::SPEC_HASH, &spec_hash),
+                (contract::BASELINE, &record),
+            ],
         );
         let c = Cached::new(scaled.clone(), &hpa_aware(Vec::new()));
         let base = c.view(false).unwrap();
@@ -415,8 +420,10 @@ mod tests {
 
         // A record of another spec-hash, or tampered with, proves nothing.
         let mut forged = scaled.clone();
-        let other = crate::diff::encode_record(&"0".repeat(64), &serde_json::json!({})).unwrap();
-        annotate(&mut forged, &[(keys::BASELINE, &other)]);
+        let other =
+            crate::core::explain::diff::encode_record(&"0".repeat(64), &serde_json::json!({}))
+                .unwrap();
+        annotate(&mut forged, &[(contract::BASELINE, &other)]);
         assert!(
             !Cached::new(forged, &hpa_aware(Vec::new()))
                 .view(true)
@@ -424,9 +431,12 @@ mod tests {
                 .record_agrees
         );
         let mut tampered = scaled;
-        let lie =
-            crate::diff::encode_record(&spec_hash, &serde_json::json!({"replicas": 3})).unwrap();
-        annotate(&mut tampered, &[(keys::BASELINE, &lie)]);
+        let lie = crate::core::explain::diff::encode_record(
+            &spec_hash,
+            &serde_json::json!({"replicas": 3}),
+        )
+        .unwrap();
+        annotate(&mut tampered, &[(contract::BASELINE, &lie)]);
         assert!(
             !Cached::new(tampered, &hpa_aware(Vec::new()))
                 .view(true)
@@ -440,7 +450,10 @@ mod tests {
         let mut d = live_fixture();
         let plain = fingerprint::hash(&d).unwrap();
         add_istio_proxy(&mut d);
-        annotate(&mut d, &[(keys::IGNORE, "replicas, bogus[, env[BUILD_ID]")]);
+        annotate(
+            &mut d,
+            &[(contract::IGNORE, "replicas, bogus[, env[BUILD_ID]")],
+        );
         let defaults = istio_defaults();
         let c = Cached::new(d, &hpa_aware(defaults));
         let (pr, rest) = (c.live.as_ref().unwrap(), c.scaled.as_ref());
@@ -462,14 +475,17 @@ mod tests {
         let mut d = live_fixture();
         add_istio_proxy(&mut d);
         let old_hash = fingerprint::hash(&d).unwrap();
-        let record =
-            crate::diff::encode_record(&old_hash, &fingerprint::spec_value(&d).unwrap()).unwrap();
-        annotate(&mut d, &[(keys::SPEC_HASH, &old_hash)]);
+        let record = crate::core::explain::diff::encode_record(
+            &old_hash,
+            &fingerprint::spec_value(&d).unwrap(),
+        )
+        .unwrap();
+        annotate(&mut d, &[(contract::SPEC_HASH, &old_hash)]);
         let defaults = istio_defaults();
         let without_record = Cached::new(d.clone(), &hpa_aware(defaults.clone()));
         assert_ne!(without_record.view(false).unwrap().hash, old_hash);
         assert!(!without_record.view(false).unwrap().record_agrees);
-        annotate(&mut d, &[(keys::BASELINE, &record)]);
+        annotate(&mut d, &[(contract::BASELINE, &record)]);
         let with_record = Cached::new(d, &hpa_aware(defaults));
         assert!(with_record.view(false).unwrap().record_agrees);
         assert!(with_record.view(true).unwrap().record_agrees);

@@ -160,14 +160,14 @@ pub(super) fn strip(node: &mut Value, steps: &[Step]) -> bool {
             // prints it), else by index.
             let keyed = items
                 .iter()
-                .all(|v| crate::diff::element_label(v).is_some());
+                .all(|v| crate::core::explain::diff::element_label(v).is_some());
             let hits: Vec<bool> = items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| match selector {
                     Selector::All => true,
                     Selector::Key(k) if keyed => {
-                        crate::diff::element_label(v).as_deref() == Some(k.as_str())
+                        crate::core::explain::diff::element_label(v).as_deref() == Some(k.as_str())
                     }
                     Selector::Key(k) => k.parse::<usize>().ok() == Some(i),
                 })

@@ -51,7 +51,7 @@ pub fn encode_record(hash: &str, spec: &Value) -> Result<String, RecordError> {
 pub fn record_hash(record: &str) -> Option<&str> {
     let rest = record.strip_prefix("v1:")?;
     let (hash, _) = rest.split_once(':')?;
-    crate::fingerprint::is_hash(hash).then_some(hash)
+    crate::core::fingerprint::is_hash(hash).then_some(hash)
 }
 
 /// The hash and the fingerprint a record holds.
@@ -303,22 +303,7 @@ fn walk(was: &Value, now: &Value, path: &mut Vec<Segment>, out: &mut Vec<Change>
 /// One line for events and the annotation: changes joined with `; `, bounded.
 pub fn summary(changes: &[Change], limit: usize) -> String {
     let lines: Vec<String> = changes.iter().map(Change::to_string).collect();
-    join_bounded(&lines, limit)
-}
-
-/// `lines` joined with `; `, at most about `limit` bytes: the rest is counted, `… and N more`.
-pub(crate) fn join_bounded(lines: &[String], limit: usize) -> String {
-    let mut out = String::new();
-    for (i, line) in lines.iter().enumerate() {
-        let sep = if out.is_empty() { "" } else { "; " };
-        if out.len() + sep.len() + line.len() > limit {
-            out.push_str(&format!("{sep}… and {} more", lines.len() - i));
-            break;
-        }
-        out.push_str(sep);
-        out.push_str(line);
-    }
-    out
+    crate::core::text::join_bounded(&lines, limit)
 }
 
 #[cfg(test)]
@@ -327,7 +312,10 @@ mod tests {
 
     fn spec(path: &std::path::Path) -> Value {
         let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        crate::hash::fingerprint_value(&v).unwrap().unwrap().1
+        crate::core::fingerprint::fingerprint_value(&v)
+            .unwrap()
+            .unwrap()
+            .1
     }
 
     fn managed(
@@ -355,7 +343,8 @@ mod tests {
                     continue;
                 }
                 assert!(!changes.is_empty(), "{}: no change found", f.display());
-                let writers = crate::attribution::writers(&kind, &managed(&f), &changes);
+                let writers =
+                    crate::core::explain::attribution::writers(&kind, &managed(&f), &changes);
                 assert_eq!(
                     writers.first().map(|w| w.manager.as_str()),
                     Some("kubectl-patch"),

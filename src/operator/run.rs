@@ -13,13 +13,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::cli::{LogFormat, RunArgs, WatchedKind};
-use crate::controller;
-use crate::keys;
-use crate::leader;
-use crate::metrics::Metrics;
-use crate::reconcile::{Context, Settings};
-use crate::server::{self, Readiness};
+use crate::cli::args::{LogFormat, RunArgs, WatchedKind};
+use crate::core::contract;
+use crate::operator::controller;
+use crate::operator::http::{self, Readiness};
+use crate::operator::leader;
+use crate::operator::metrics::Metrics;
+use crate::operator::reconcile::{Context, Settings};
 
 const IN_CLUSTER_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
@@ -112,17 +112,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
-    let metrics_listener = server::bind(args.metrics_bind_address).await?;
-    let probe_listener = server::bind(args.health_probe_bind_address).await?;
+    let metrics_listener = http::bind(args.metrics_bind_address).await?;
+    let probe_listener = http::bind(args.health_probe_bind_address).await?;
     info!(metrics = %args.metrics_bind_address, probes = %args.health_probe_bind_address, "serving");
     tasks.spawn(serve(
         metrics_listener,
-        server::metrics_router(metrics.clone()),
+        http::metrics_router(metrics.clone()),
         shutdown.clone(),
     ));
     tasks.spawn(serve(
         probe_listener,
-        server::probe_router(readiness.clone()),
+        http::probe_router(readiness.clone()),
         shutdown.clone(),
     ));
 
@@ -170,7 +170,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     ignore.hpa_replicas &= kinds
         .iter()
         .any(|k| matches!(k, WatchedKind::Deployment | WatchedKind::StatefulSet));
-    let events = crate::events::Publisher::new(client.clone(), keys::REPORTER, &identity);
+    let events =
+        crate::operator::events::Publisher::new(client.clone(), contract::REPORTER, &identity);
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics.clone(),
@@ -186,7 +187,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
 
     let (synced_tx, synced_rx) = mpsc::unbounded_channel();
-    let mut hpa_triggers = crate::hpa::Triggers::new();
+    let mut hpa_triggers = crate::operator::hpa::Triggers::new();
     let mut watches = kinds.len();
     for kind in &kinds {
         let mut opts = controller::Options {
@@ -217,7 +218,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             (client.clone(), args.namespace.clone(), readiness.clone());
         let (tx, s) = (synced_tx.clone(), shutdown.clone());
         tasks.spawn(async move {
-            crate::hpa::run(
+            crate::operator::hpa::run(
                 client,
                 namespace,
                 scalers,
@@ -272,7 +273,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn run_kind<K: crate::fingerprint::Fingerprint>(
+async fn run_kind<K: crate::core::fingerprint::Fingerprint>(
     ctx: Arc<Context>,
     opts: controller::Options,
     synced: mpsc::UnboundedSender<&'static str>,
@@ -295,7 +296,7 @@ async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr().ok();
-    server::serve(listener, router, shutdown.cancelled_owned())
+    http::serve(listener, router, shutdown.cancelled_owned())
         .await
         .with_context(|| format!("HTTP server on {addr:?} failed"))
 }

@@ -11,71 +11,17 @@ use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::server::Readiness;
-
-pub const KIND: &str = "HorizontalPodAutoscaler";
-
-/// The kinds an HPA can scale that tfdrift fingerprints.
-const SCALABLE: [&str; 2] = ["Deployment", "StatefulSet"];
-
-/// What an HPA scales: `(kind, namespace, name)`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Target {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-}
-
-/// The target named by a `scaleTargetRef`, if tfdrift fingerprints its kind.
-fn target(namespace: &str, api_version: Option<&str>, kind: &str, name: &str) -> Option<Target> {
-    let in_apps = api_version.is_none_or(|v| v.starts_with("apps/"));
-    (SCALABLE.contains(&kind) && in_apps && !name.is_empty()).then(|| Target {
-        kind: kind.to_owned(),
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-    })
-}
-
-/// The Deployment or StatefulSet `hpa` scales, if any.
-pub fn target_of(hpa: &HorizontalPodAutoscaler) -> Option<Target> {
-    let reference = &hpa.spec.as_ref()?.scale_target_ref;
-    target(
-        hpa.metadata.namespace.as_deref().unwrap_or(""),
-        reference.api_version.as_deref(),
-        &reference.kind,
-        &reference.name,
-    )
-}
-
-/// The target of an HPA given as a manifest (any autoscaling version: `scaleTargetRef`
-/// is the same in all), for `tfdrift hash`.
-pub fn target_of_manifest(value: &Value) -> Option<Target> {
-    let api_version = value.get("apiVersion")?.as_str()?;
-    if value.get("kind")?.as_str()? != KIND || !api_version.starts_with("autoscaling/") {
-        return None;
-    }
-    let namespace = value
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let reference = value.pointer("/spec/scaleTargetRef")?;
-    let field = |f: &str| reference.get(f).and_then(Value::as_str);
-    target(
-        namespace,
-        field("apiVersion"),
-        field("kind")?,
-        field("name")?,
-    )
-}
+use crate::core::ignore::scaled::{KIND, SCALABLE, target_of};
+use crate::core::object::ObjectId;
+use crate::operator::http::Readiness;
 
 /// The targets of the HPAs in the cluster, shared by the controllers.
 pub struct Scalers {
-    targets: RwLock<HashMap<Target, BTreeSet<String>>>,
+    targets: RwLock<HashMap<ObjectId, BTreeSet<String>>>,
     synced: watch::Sender<bool>,
 }
 
@@ -91,7 +37,7 @@ impl Default for Scalers {
 impl Scalers {
     /// The name of an HPA scaling `kind` `namespace/name`, if one does.
     pub fn scaler_of(&self, kind: &str, namespace: &str, name: &str) -> Option<String> {
-        let key = Target {
+        let key = ObjectId {
             kind: kind.to_owned(),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
@@ -109,8 +55,8 @@ impl Scalers {
         self.synced.subscribe()
     }
 
-    fn replace(&self, by_hpa: &HashMap<(String, String), Target>) {
-        let mut targets: HashMap<Target, BTreeSet<String>> = HashMap::new();
+    fn replace(&self, by_hpa: &HashMap<(String, String), ObjectId>) {
+        let mut targets: HashMap<ObjectId, BTreeSet<String>> = HashMap::new();
         for ((_, hpa), target) in by_hpa {
             targets
                 .entry(target.clone())
@@ -144,7 +90,7 @@ pub async fn run(
         .default_backoff()
         .boxed();
     let mut index = Index::default();
-    let trigger = |t: &Target| {
+    let trigger = |t: &ObjectId| {
         if let Some(tx) = SCALABLE
             .iter()
             .find(|k| **k == t.kind)
@@ -200,18 +146,18 @@ pub async fn run(
 /// Each HPA's target, from the watch: what a watch event changes.
 #[derive(Default)]
 struct Index {
-    by_hpa: HashMap<(String, String), Target>,
+    by_hpa: HashMap<(String, String), ObjectId>,
     /// Filled during a (re)list; replaces `by_hpa` when it completes.
-    relist: Option<HashMap<(String, String), Target>>,
+    relist: Option<HashMap<(String, String), ObjectId>>,
 }
 
 impl Index {
     /// Applies `event`; returns the targets whose HPAs changed (sorted, once each). A
     /// relist is diffed against what was known: HPAs deleted while the watch was down are
     /// noticed there.
-    fn observe(&mut self, event: &watcher::Event<HorizontalPodAutoscaler>) -> Vec<Target> {
+    fn observe(&mut self, event: &watcher::Event<HorizontalPodAutoscaler>) -> Vec<ObjectId> {
         let id = |h: &HorizontalPodAutoscaler| (h.namespace().unwrap_or_default(), h.name_any());
-        let mut changed: Vec<Target> = Vec::new();
+        let mut changed: Vec<ObjectId> = Vec::new();
         match event {
             watcher::Event::Apply(hpa) => {
                 let new = target_of(hpa);
@@ -258,27 +204,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn targets_only_scalable_apps_kinds() {
-        let hpa = |api: &str, kind: &str| {
-            json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-                   "metadata": {"name": "h", "namespace": "ns"},
-                   "spec": {"scaleTargetRef": {"apiVersion": api, "kind": kind, "name": "web"}}})
-        };
-        assert_eq!(
-            target_of_manifest(&hpa("apps/v1", "Deployment")),
-            Some(Target {
-                kind: "Deployment".into(),
-                namespace: "ns".into(),
-                name: "web".into()
-            })
-        );
-        assert!(target_of_manifest(&hpa("apps/v1", "StatefulSet")).is_some());
-        assert!(target_of_manifest(&hpa("apps/v1", "ReplicaSet")).is_none());
-        assert!(target_of_manifest(&hpa("example.com/v1", "Deployment")).is_none());
-        assert!(target_of_manifest(&json!({"kind": "HorizontalPodAutoscaler"})).is_none());
-    }
-
     fn hpa(name: &str, target: &str) -> HorizontalPodAutoscaler {
         serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "ns"},
@@ -288,8 +213,8 @@ mod tests {
         .unwrap()
     }
 
-    fn deployment(name: &str) -> Target {
-        Target {
+    fn deployment(name: &str) -> ObjectId {
+        ObjectId {
             kind: "Deployment".into(),
             namespace: "ns".into(),
             name: name.into(),

@@ -2,7 +2,7 @@
 //! that a manifest and the object the API server stored for it (after defaulting) give
 //! the same value, serialised as compact JSON and hashed with SHA-256.
 //!
-//! The rules live in DESIGN.md ("Fingerprints"). A fingerprint is pure: no I/O, no clock.
+//! The rules are in docs/fingerprint.md. A fingerprint is pure: no I/O, no clock.
 //! Adding a kind means one new file implementing [`Fingerprint`] and one line in
 //! [`for_each_kind!`](crate::for_each_kind).
 
@@ -14,6 +14,7 @@ mod pod;
 pub mod quantity;
 mod service;
 mod statefulset;
+mod value;
 
 use std::fmt::Debug;
 
@@ -22,6 +23,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 pub use quantity::{Quantity, QuantityError};
+pub use value::{ValueError, fingerprint_value, hash_value, is_supported, spec_of};
 
 /// Calls `$m!` with every supported kind as `Variant: Type => "Kind", "apiVersion"`.
 /// The one registry of kinds: `tfdrift hash`'s dispatch, `--kinds` and the operator's

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::metrics::Metrics;
+use crate::operator::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {

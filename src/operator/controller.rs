@@ -15,11 +15,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::cache::{self, Cached};
-use crate::fingerprint::Fingerprint;
-use crate::keys;
-use crate::reconcile::{self, Context, ObjectKey};
-use crate::verdict;
+use crate::core::contract;
+use crate::core::fingerprint::Fingerprint;
+use crate::core::object::ObjectId;
+use crate::core::verdict;
+use crate::operator::reconcile::{self, Context};
+use crate::operator::summary::{self, Cached};
 
 /// Attempts to tell opt-out from deletion before giving up on one object.
 const GONE_ATTEMPTS: u32 = 5;
@@ -45,10 +46,10 @@ pub async fn run<K: Fingerprint>(
         None => Api::all(ctx.client.clone()),
     };
     let config = watcher::Config::default()
-        .labels(keys::ENABLED_SELECTOR)
+        .labels(contract::ENABLED_SELECTOR)
         .any_semantic();
     let (reader, writer) = reflector::store::<Cached<K>>();
-    let (gone_tx, gone_rx) = mpsc::unbounded_channel::<ObjectKey>();
+    let (gone_tx, gone_rx) = mpsc::unbounded_channel::<ObjectId>();
 
     let mut tracker = Tracker::default();
     let watch_ctx = ctx.clone();
@@ -61,7 +62,7 @@ pub async fn run<K: Fingerprint>(
         .default_backoff()
         .map_ok({
             let opts = ctx.cache_options(kind);
-            move |event| cache::event::<K>(event, &opts)
+            move |event| summary::event::<K>(event, &opts)
         })
         .reflect(writer)
         .inspect(move |event| match event {
@@ -173,10 +174,10 @@ impl Tracker {
         &mut self,
         kind: &'static str,
         event: &watcher::Event<R>,
-    ) -> Vec<ObjectKey> {
+    ) -> Vec<ObjectId> {
         let id = |o: &R| (o.namespace().unwrap_or_default(), o.name_any());
-        let key = |(namespace, name): (String, String)| ObjectKey {
-            kind,
+        let key = |(namespace, name): (String, String)| ObjectId {
+            kind: kind.to_owned(),
             namespace,
             name,
         };
@@ -218,7 +219,7 @@ impl Tracker {
 /// operator's annotations. A GET tells the two apart.
 async fn handle_gone<K: Fingerprint>(
     ctx: Arc<Context>,
-    mut gone: mpsc::UnboundedReceiver<ObjectKey>,
+    mut gone: mpsc::UnboundedReceiver<ObjectId>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -248,7 +249,7 @@ async fn handle_gone<K: Fingerprint>(
 
 async fn clean_up_opt_out<K: Fingerprint>(
     ctx: &Context,
-    key: &ObjectKey,
+    key: &ObjectId,
 ) -> Result<(), reconcile::Error> {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
     // Labels and annotations are all this needs: fetch metadata only.
@@ -257,7 +258,12 @@ async fn clean_up_opt_out<K: Fingerprint>(
         info!(object = %key, "deleted; metrics dropped");
         return Ok(());
     };
-    if obj.labels().get(keys::ENABLED_LABEL).map(String::as_str) == Some("true") {
+    if obj
+        .labels()
+        .get(contract::ENABLED_LABEL)
+        .map(String::as_str)
+        == Some("true")
+    {
         // Still opted in (it left and came back): the watch brings it back.
         return Ok(());
     }

@@ -1,4 +1,5 @@
-//! The names that make up the contract with users: label, annotations, event reasons.
+//! The names that make up the contract with users: label, annotations, event types and
+//! reasons.
 //!
 //! The `tfdrift.jin.dev` prefix is kept so that resources annotated for the original Go
 //! `tfdrift-operator` keep working.
@@ -42,6 +43,13 @@ pub const OPERATOR_ANNOTATIONS: [&str; 6] = [
 pub const FIELD_MANAGER: &str = "tfdrift";
 /// Event reporting controller.
 pub const REPORTER: &str = "tfdrift.jin.dev/operator";
+
+/// The type of an event tfdrift emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
 
 pub mod reason {
     pub const DRIFT_DETECTED: &str = "DriftDetected";

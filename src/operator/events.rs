@@ -12,16 +12,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Client;
 use kube::api::{Api, PostParams};
 
+pub(crate) use crate::core::contract::EventType;
+use crate::core::text::{bounded, prefix};
+
 /// events.k8s.io/v1 rejects longer notes.
 const NOTE_LIMIT: usize = 1024;
 /// Object names are at most 253 characters; the suffix takes 17.
 const NAME_PREFIX_LIMIT: usize = 253 - 17;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    Normal,
-    Warning,
-}
 
 pub struct Publisher {
     client: Client,
@@ -88,22 +85,7 @@ impl Publisher {
 
 /// A name prefix short enough for the suffix, ending in an alphanumeric character.
 fn name_prefix(name: &str) -> &str {
-    let mut end = name.len().min(NAME_PREFIX_LIMIT);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-}
-
-fn bounded(s: &str, limit: usize) -> String {
-    if s.len() <= limit {
-        return s.to_owned();
-    }
-    let mut end = limit - '…'.len_utf8();
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    prefix(name, NAME_PREFIX_LIMIT).trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::fingerprint::{self, FingerprintError};
-use crate::hpa::Target;
-use crate::ignore::{self, Defaults, Rule};
-use crate::keys;
-use crate::manifest::{Document, ManifestError, Manifests, RenderError};
+use crate::cli::manifest::{Document, ManifestError, Manifests, RenderError};
+use crate::core::contract;
+use crate::core::fingerprint::{self, FingerprintError, ValueError, is_supported, spec_of};
+use crate::core::ignore::{self, Defaults, Rule};
+use crate::core::object::ObjectId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -57,59 +57,10 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-/// The hash of one object of a supported kind, `None` for any other kind.
-pub fn hash_value(value: &Value) -> Option<Result<String, HashValueError>> {
-    fingerprint_value(value).map(|r| r.map(|(hash, _)| hash))
-}
-
-/// The hash and canonical fingerprint of one object of a supported kind.
-pub fn fingerprint_value(value: &Value) -> Option<Result<(String, Value), HashValueError>> {
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-    spec_of(value).map(|spec| {
-        let spec = spec?;
-        let hash = fingerprint::hash_spec(kind, &spec).map_err(HashValueError::Fingerprint)?;
-        Ok((hash, spec))
-    })
-}
-
-/// The canonical fingerprint of one object of a supported kind, `None` for any other.
-fn spec_of(value: &Value) -> Option<Result<Value, HashValueError>> {
-    let api_version = value
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-    macro_rules! dispatch {
-        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
-            match (api_version, kind) {
-                $(($api, $kind) => Some(
-                    serde_json::from_value::<$ty>(value.clone())
-                        .map_err(HashValueError::Decode)
-                        .and_then(|obj| fingerprint::spec_value(&obj).map_err(HashValueError::Fingerprint)),
-                ),)*
-                _ => None,
-            }
-        };
-    }
-    crate::for_each_kind!(dispatch)
-}
-
-/// Whether `value` is of a supported kind (its apiVersion and kind).
-fn is_supported(value: &Value) -> bool {
-    let field = |f: &str| value.get(f).and_then(Value::as_str).unwrap_or("");
-    let (api_version, kind) = (field("apiVersion"), field("kind"));
-    macro_rules! supported {
-        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
-            matches!((api_version, kind), $(($api, $kind))|*)
-        };
-    }
-    crate::for_each_kind!(supported)
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum HashValueError {
-    #[error("not a valid object of its kind")]
-    Decode(#[source] serde_json::Error),
+    #[error(transparent)]
+    Value(#[from] ValueError),
     #[error(transparent)]
     Fingerprint(FingerprintError),
     #[error("invalid ignore rules in {annotation}: {note}")]
@@ -128,7 +79,7 @@ type Filtered = (String, Value, Option<String>);
 pub struct Ignore {
     hpa_replicas: bool,
     defaults: HashMap<&'static str, Vec<Rule>>,
-    scaled: HashSet<Target>,
+    scaled: HashSet<ObjectId>,
 }
 
 impl Ignore {
@@ -144,7 +95,7 @@ impl Ignore {
             manifests
                 .objects()?
                 .iter()
-                .filter_map(|doc| crate::hpa::target_of_manifest(&doc.value))
+                .filter_map(|doc| crate::core::ignore::scaled::target_of_manifest(&doc.value))
                 .collect()
         } else {
             HashSet::new()
@@ -192,11 +143,11 @@ impl Ignore {
             .get(kind)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let mut rules = ignore::rules_for(kind, defaults, annotation(keys::IGNORE), scaled);
-        let recorded = annotation(keys::IGNORED)
+        let mut rules = ignore::rules_for(kind, defaults, annotation(contract::IGNORE), scaled);
+        let recorded = annotation(contract::IGNORED)
             .map(|text| ignore::parse_list(kind, text))
             .unwrap_or_default();
-        for (key, parsed) in [(keys::IGNORE, &rules), (keys::IGNORED, &recorded)] {
+        for (key, parsed) in [(contract::IGNORE, &rules), (contract::IGNORED, &recorded)] {
             if let Some(note) = parsed.invalid_note() {
                 return Err(HashValueError::Ignore {
                     annotation: key,
@@ -260,7 +211,7 @@ fn hash_each(
                     .get("apiVersion")
                     .and_then(Value::as_str)
                     .unwrap_or("?");
-                let why = match crate::hpa::target_of_manifest(&doc.value) {
+                let why = match crate::core::ignore::scaled::target_of_manifest(&doc.value) {
                     Some(t) if rules.hpa_replicas => format!(
                         "not fingerprinted; {}/{}'s replicas is left out of its hash",
                         t.kind, t.name
@@ -316,7 +267,7 @@ pub fn annotate(
     let mut hashes = outcome.hashed.into_iter();
     let mut specs = specs.into_iter();
     for doc in &mut manifests.documents {
-        let targets: Vec<&mut Value> = if crate::manifest::is_list(doc) {
+        let targets: Vec<&mut Value> = if crate::cli::manifest::is_list(doc) {
             doc.get_mut("items")
                 .and_then(Value::as_array_mut)
                 .map(|items| items.iter_mut().collect())
@@ -331,7 +282,7 @@ pub fn annotate(
             // without field detail.
             let record = specs
                 .next()
-                .and_then(|spec| crate::diff::encode_record(&h.hash, &spec).ok());
+                .and_then(|spec| crate::core::explain::diff::encode_record(&h.hash, &spec).ok());
             set_opt_in(obj, &h.hash, record.as_deref());
         }
     }
@@ -352,11 +303,11 @@ fn set_opt_in(obj: &mut Value, hash: &str, record: Option<&str>) {
         return;
     };
     let mut entries = vec![
-        ("labels", keys::ENABLED_LABEL, "true"),
-        ("annotations", keys::SPEC_HASH, hash),
+        ("labels", contract::ENABLED_LABEL, "true"),
+        ("annotations", contract::SPEC_HASH, hash),
     ];
     if let Some(record) = record {
-        entries.push(("annotations", keys::BASELINE, record));
+        entries.push(("annotations", contract::BASELINE, record));
     }
     for (field, key, value) in entries {
         let map = meta

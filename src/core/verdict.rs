@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::events::EventType;
-use crate::fingerprint::is_hash;
-use crate::keys;
+use crate::core::contract;
+use crate::core::contract::EventType;
+use crate::core::fingerprint::is_hash;
+use crate::core::text::quote;
 
 /// Longest part of a bad baseline quoted back in an event.
-const QUOTE_LIMIT: usize = 80;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -71,22 +71,22 @@ pub fn annotation_patch(
     now_rfc3339: impl FnOnce() -> String,
 ) -> BTreeMap<&'static str, Option<String>> {
     let mut desired: BTreeMap<&'static str, Option<String>> = BTreeMap::new();
-    desired.insert(keys::DRIFTED, Some(verdict.drifted_value().to_owned()));
-    desired.insert(keys::LIVE_HASH, Some(live_hash.to_owned()));
+    desired.insert(contract::DRIFTED, Some(verdict.drifted_value().to_owned()));
+    desired.insert(contract::LIVE_HASH, Some(live_hash.to_owned()));
     let drifted_at = match verdict {
         // Kept from first detection: a resync or a second drifting edit does not move it.
         Verdict::Drifted => Some(
             current
-                .get(keys::DRIFTED_AT)
-                .filter(|_| current.get(keys::DRIFTED).map(String::as_str) == Some("true"))
+                .get(contract::DRIFTED_AT)
+                .filter(|_| current.get(contract::DRIFTED).map(String::as_str) == Some("true"))
                 .cloned()
                 .unwrap_or_else(now_rfc3339),
         ),
         _ => None,
     };
-    desired.insert(keys::DRIFTED_AT, drifted_at);
+    desired.insert(contract::DRIFTED_AT, drifted_at);
     if *verdict != Verdict::Drifted {
-        desired.insert(keys::DRIFT_SUMMARY, None);
+        desired.insert(contract::DRIFT_SUMMARY, None);
     }
     desired
         .into_iter()
@@ -96,7 +96,7 @@ pub fn annotation_patch(
 
 /// The patch that removes the operator's annotations (opt-out); empty if none are set.
 pub fn cleanup_patch(current: &BTreeMap<String, String>) -> BTreeMap<&'static str, Option<String>> {
-    keys::OPERATOR_ANNOTATIONS
+    contract::OPERATOR_ANNOTATIONS
         .into_iter()
         .filter(|k| current.contains_key(*k))
         .map(|k| (k, None))
@@ -131,22 +131,22 @@ pub fn event_for(
     }
     Some(match verdict {
         Verdict::Drifted => (
-            keys::reason::DRIFT_DETECTED,
+            contract::reason::DRIFT_DETECTED,
             EventType::Warning,
             "live state no longer matches tfdrift.jin.dev/spec-hash".to_owned(),
         ),
         Verdict::InSync => (
-            keys::reason::DRIFT_RESOLVED,
+            contract::reason::DRIFT_RESOLVED,
             EventType::Normal,
             "live state matches tfdrift.jin.dev/spec-hash again".to_owned(),
         ),
         Verdict::BaselineMissing => (
-            keys::reason::BASELINE_MISSING,
+            contract::reason::BASELINE_MISSING,
             EventType::Warning,
             "opted in but has no tfdrift.jin.dev/spec-hash annotation; compute it with `tfdrift hash`".to_owned(),
         ),
         Verdict::InvalidBaseline(raw) => (
-            keys::reason::INVALID_BASELINE,
+            contract::reason::INVALID_BASELINE,
             EventType::Warning,
             format!(
                 "tfdrift.jin.dev/spec-hash {} is not 64 hex characters; compute it with `tfdrift hash`",
@@ -154,16 +154,6 @@ pub fn event_for(
             ),
         ),
     })
-}
-
-/// `"value"` quoted, truncated to a bounded length on a character boundary.
-pub fn quote(raw: &str) -> String {
-    if raw.chars().count() <= QUOTE_LIMIT {
-        format!("{raw:?}")
-    } else {
-        let head: String = raw.chars().take(QUOTE_LIMIT).collect();
-        format!("{head:?}… ({} bytes)", raw.len())
-    }
 }
 
 #[cfg(test)]
@@ -210,12 +200,12 @@ mod tests {
 
     #[test]
     fn steady_state_needs_no_patch() {
-        let current = ann(&[(keys::DRIFTED, "false"), (keys::LIVE_HASH, H)]);
+        let current = ann(&[(contract::DRIFTED, "false"), (contract::LIVE_HASH, H)]);
         assert!(annotation_patch(&current, &Verdict::InSync, H, || unreachable!()).is_empty());
         let drifted = ann(&[
-            (keys::DRIFTED, "true"),
-            (keys::LIVE_HASH, OTHER),
-            (keys::DRIFTED_AT, "t0"),
+            (contract::DRIFTED, "true"),
+            (contract::LIVE_HASH, OTHER),
+            (contract::DRIFTED_AT, "t0"),
         ]);
         assert!(annotation_patch(&drifted, &Verdict::Drifted, OTHER, || unreachable!()).is_empty());
     }
@@ -223,22 +213,25 @@ mod tests {
     #[test]
     fn drifted_at_is_kept_from_first_detection_and_removed_on_resolve() {
         let first = annotation_patch(
-            &ann(&[(keys::DRIFTED, "false")]),
+            &ann(&[(contract::DRIFTED, "false")]),
             &Verdict::Drifted,
             OTHER,
             || "t1".into(),
         );
-        assert_eq!(first.get(keys::DRIFTED_AT), Some(&Some("t1".to_string())));
+        assert_eq!(
+            first.get(contract::DRIFTED_AT),
+            Some(&Some("t1".to_string()))
+        );
         let drifted = ann(&[
-            (keys::DRIFTED, "true"),
-            (keys::LIVE_HASH, OTHER),
-            (keys::DRIFTED_AT, "t0"),
+            (contract::DRIFTED, "true"),
+            (contract::LIVE_HASH, OTHER),
+            (contract::DRIFTED_AT, "t0"),
         ]);
         let second = annotation_patch(&drifted, &Verdict::Drifted, "another", || "t2".into());
         assert_eq!(second.len(), 1, "only live-hash changes: {second:?}");
         let resolved = annotation_patch(&drifted, &Verdict::InSync, H, || unreachable!());
-        assert_eq!(resolved.get(keys::DRIFTED_AT), Some(&None));
-        assert_eq!(resolved.get(keys::DRIFTED), Some(&Some("false".into())));
+        assert_eq!(resolved.get(contract::DRIFTED_AT), Some(&None));
+        assert_eq!(resolved.get(contract::DRIFTED), Some(&Some("false".into())));
     }
 
     #[test]
@@ -280,9 +273,9 @@ mod tests {
 
     #[test]
     fn cleanup_removes_only_what_is_there() {
-        let current = ann(&[(keys::DRIFTED, "true"), (keys::SPEC_HASH, H)]);
+        let current = ann(&[(contract::DRIFTED, "true"), (contract::SPEC_HASH, H)]);
         let patch = cleanup_patch(&current);
         assert_eq!(patch.len(), 1);
-        assert_eq!(patch.get(keys::DRIFTED), Some(&None));
+        assert_eq!(patch.get(contract::DRIFTED), Some(&None));
     }
 }

@@ -223,8 +223,10 @@ pub struct IgnoreArgs {
 
 impl IgnoreArgs {
     /// The checked rules.
-    pub fn defaults(&self) -> Result<crate::ignore::Defaults, crate::ignore::DefaultsError> {
-        crate::ignore::Defaults::new(
+    pub fn defaults(
+        &self,
+    ) -> Result<crate::core::ignore::Defaults, crate::core::ignore::DefaultsError> {
+        crate::core::ignore::Defaults::new(
             &self.ignore_containers,
             &self.ignore_paths,
             self.ignore_hpa_replicas,

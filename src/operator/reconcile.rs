@@ -15,16 +15,18 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::attribution;
-use crate::cache::Cached;
-use crate::diff;
-use crate::events::EventType;
-use crate::fingerprint::{self, Fingerprint};
-use crate::hpa::Scalers;
-use crate::ignore::{self, Rule};
-use crate::keys;
-use crate::metrics::Metrics;
-use crate::verdict::{self, Verdict};
+use crate::core::contract;
+use crate::core::contract::EventType;
+use crate::core::explain::attribution;
+use crate::core::explain::diff;
+use crate::core::fingerprint::{self, Fingerprint};
+use crate::core::ignore::{self, Rule};
+use crate::core::object::ObjectId;
+use crate::core::text;
+use crate::core::verdict::{self, Verdict};
+use crate::operator::hpa::Scalers;
+use crate::operator::metrics::Metrics;
+use crate::operator::summary::Cached;
 
 /// First retry delay after a transient error; doubles per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -65,39 +67,24 @@ impl Error {
     }
 }
 
-/// Identifies one object across kinds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ObjectKey {
-    pub kind: &'static str,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl ObjectKey {
-    pub fn of<K: Fingerprint>(obj: &Cached<K>) -> Self {
-        ObjectKey {
-            kind: <K as k8s_openapi::Resource>::KIND,
-            namespace: obj.namespace().unwrap_or_default(),
-            name: obj.name_any(),
-        }
-    }
-}
-
-impl std::fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
-    }
+/// The identity of a cached object.
+pub fn object_id<K: Fingerprint>(obj: &Cached<K>) -> ObjectId {
+    ObjectId::new(
+        <K as k8s_openapi::Resource>::KIND,
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+    )
 }
 
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
     pub metrics: Metrics,
-    pub events: crate::events::Publisher,
+    pub events: crate::operator::events::Publisher,
     pub leader: watch::Receiver<bool>,
     pub resync_period: Duration,
     pub api_timeout: Duration,
-    pub readiness: crate::server::Readiness,
+    pub readiness: crate::operator::http::Readiness,
     /// Write the baseline record of in-sync objects (`--baseline-record`).
     pub record_baseline: bool,
     /// Default ignore rules per kind.
@@ -105,9 +92,9 @@ pub struct Context {
     /// The HPAs' targets, when `replicas` of HPA-scaled objects is ignored.
     pub scalers: Option<Arc<Scalers>>,
     /// The verdict last reported per object: events fire on its transitions.
-    verdicts: Mutex<HashMap<ObjectKey, Verdict>>,
+    verdicts: Mutex<HashMap<ObjectId, Verdict>>,
     /// Consecutive transient failures per object, for exponential backoff.
-    failures: Mutex<HashMap<ObjectKey, u32>>,
+    failures: Mutex<HashMap<ObjectId, u32>>,
 }
 
 /// The reconciler's tunables, from the command line.
@@ -122,9 +109,9 @@ impl Context {
     pub fn new(
         client: Client,
         metrics: Metrics,
-        events: crate::events::Publisher,
+        events: crate::operator::events::Publisher,
         leader: watch::Receiver<bool>,
-        readiness: crate::server::Readiness,
+        readiness: crate::operator::http::Readiness,
         settings: Settings,
     ) -> Self {
         Context {
@@ -160,8 +147,8 @@ impl Context {
     }
 
     /// How objects of `kind` are summarised in the cache.
-    pub fn cache_options(&self, kind: &str) -> crate::cache::Options {
-        crate::cache::Options {
+    pub fn cache_options(&self, kind: &str) -> crate::operator::summary::Options {
+        crate::operator::summary::Options {
             record_baselines: self.record_baseline,
             defaults: self.defaults(kind),
             hpa_aware: self.scalers.is_some(),
@@ -174,15 +161,15 @@ impl Context {
 
     /// Records `verdict` for `key`, keeping the per-object metrics in step; returns the
     /// verdict reported before, if this process knew one.
-    fn remember(&self, key: &ObjectKey, verdict: Verdict) -> Option<Verdict> {
+    fn remember(&self, key: &ObjectId, verdict: Verdict) -> Option<Verdict> {
         let drifted = verdict == Verdict::Drifted;
         let previous = lock(&self.verdicts).insert(key.clone(), verdict);
         let was_drifted = previous.as_ref() == Some(&Verdict::Drifted);
-        let labels = [key.kind, key.namespace.as_str(), key.name.as_str()];
+        let labels = [key.kind.as_str(), key.namespace.as_str(), key.name.as_str()];
         if drifted && !was_drifted {
             self.metrics
                 .resources_drifted
-                .with_label_values(&[key.kind])
+                .with_label_values(&[key.kind.as_str()])
                 .inc();
             self.metrics
                 .resource_drifted
@@ -191,7 +178,7 @@ impl Context {
         } else if !drifted && was_drifted {
             self.metrics
                 .resources_drifted
-                .with_label_values(&[key.kind])
+                .with_label_values(&[key.kind.as_str()])
                 .dec();
             let _ = self.metrics.resource_drifted.remove_label_values(&labels);
         }
@@ -199,16 +186,16 @@ impl Context {
     }
 
     /// Forgets an object that was deleted or opted out: its series are dropped.
-    pub fn forget(&self, key: &ObjectKey) {
+    pub fn forget(&self, key: &ObjectId) {
         let previous = lock(&self.verdicts).remove(key);
         lock(&self.failures).remove(key);
         if previous == Some(Verdict::Drifted) {
             self.metrics
                 .resources_drifted
-                .with_label_values(&[key.kind])
+                .with_label_values(&[key.kind.as_str()])
                 .dec();
             let _ = self.metrics.resource_drifted.remove_label_values(&[
-                key.kind,
+                key.kind.as_str(),
                 key.namespace.as_str(),
                 key.name.as_str(),
             ]);
@@ -226,13 +213,13 @@ impl Context {
     /// the operator's field manager and a timeout. `Ok(false)` if the object is gone.
     pub async fn patch_annotations<K: Fingerprint>(
         &self,
-        key: &ObjectKey,
+        key: &ObjectId,
         patch: &BTreeMap<&'static str, Option<String>>,
     ) -> Result<bool, Error> {
         let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
         let body = json!({ "metadata": { "annotations": patch } });
         let params = PatchParams {
-            field_manager: Some(keys::FIELD_MANAGER.into()),
+            field_manager: Some(contract::FIELD_MANAGER.into()),
             ..Default::default()
         };
         // A metadata patch: the server answers with metadata only, which is all we need.
@@ -245,7 +232,7 @@ impl Context {
     /// A 404 is `Ok(None)`: the object is gone, which is not an error.
     pub async fn call<T>(
         &self,
-        key: &ObjectKey,
+        key: &ObjectId,
         verb: &'static str,
         call: impl std::future::Future<Output = kube::Result<T>>,
     ) -> Result<Option<T>, Error> {
@@ -253,7 +240,7 @@ impl Context {
             Ok(Ok(value)) => Ok(Some(value)),
             Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok(None),
             Ok(Err(source)) => {
-                self.api_error(key.kind, verb);
+                self.api_error(&key.kind, verb);
                 Err(Error::Api {
                     verb,
                     object: key.to_string(),
@@ -261,7 +248,7 @@ impl Context {
                 })
             }
             Err(_) => {
-                self.api_error(key.kind, verb);
+                self.api_error(&key.kind, verb);
                 Err(Error::Timeout {
                     verb,
                     object: key.to_string(),
@@ -290,11 +277,11 @@ pub async fn reconcile<K: Fingerprint>(
     obj: Arc<Cached<K>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    let key = ObjectKey::of(obj.as_ref());
+    let key = object_id(obj.as_ref());
     let _timer = ctx
         .metrics
         .reconcile_duration_seconds
-        .with_label_values(&[key.kind])
+        .with_label_values(&[key.kind.as_str()])
         .start_timer();
     // Standbys keep their caches warm but decide nothing; they are re-triggered on election.
     if !ctx.is_leader() {
@@ -309,7 +296,7 @@ pub async fn reconcile<K: Fingerprint>(
         return Ok(Action::await_change());
     }
     let scaled_by = match (&ctx.scalers, &obj.scaled) {
-        (Some(scalers), Some(_)) => scalers.scaler_of(key.kind, &key.namespace, &key.name),
+        (Some(scalers), Some(_)) => scalers.scaler_of(&key.kind, &key.namespace, &key.name),
         _ => None,
     };
     let view = obj
@@ -321,26 +308,26 @@ pub async fn reconcile<K: Fingerprint>(
     let live = view.hash.as_str();
     let annotations = &obj.annotations();
     let verdict = verdict::decide(
-        annotations.get(keys::SPEC_HASH).map(String::as_str),
+        annotations.get(contract::SPEC_HASH).map(String::as_str),
         live,
         view.record_agrees,
     );
     let mut patch = verdict::annotation_patch(annotations, &verdict, live, now_rfc3339);
     let ignored = ignored_list(obj.ignored.as_deref(), scaled_by.is_some());
-    if annotations.get(keys::IGNORED) != ignored.as_ref() {
+    if annotations.get(contract::IGNORED) != ignored.as_ref() {
         info!(
             ignored = ignored.as_deref().unwrap_or(""),
             hpa = scaled_by.as_deref().unwrap_or(""),
             "ignore rules in effect changed"
         );
-        patch.insert(keys::IGNORED, ignored);
+        patch.insert(contract::IGNORED, ignored);
     }
     // Bounded when parsed (ignore::Parsed::invalid_note).
     let invalid = obj.invalid_rules.as_deref().map(str::to_owned);
     let invalid_is_news =
-        invalid.is_some() && annotations.get(keys::IGNORE_INVALID) != invalid.as_ref();
-    if annotations.get(keys::IGNORE_INVALID) != invalid.as_ref() {
-        patch.insert(keys::IGNORE_INVALID, invalid.clone());
+        invalid.is_some() && annotations.get(contract::IGNORE_INVALID) != invalid.as_ref();
+    if annotations.get(contract::IGNORE_INVALID) != invalid.as_ref() {
+        patch.insert(contract::IGNORE_INVALID, invalid.clone());
     }
     let explanation = explain_and_record(
         &ctx,
@@ -365,12 +352,12 @@ pub async fn reconcile<K: Fingerprint>(
     }
     if let Some(note) = invalid.filter(|_| invalid_is_news) {
         warn!(invalid = %note, "invalid ignore rules; the others apply");
-        let note = format!("{}: {note}; the other rules apply", keys::IGNORE);
+        let note = format!("{}: {note}; the other rules apply", contract::IGNORE);
         publish(
             &ctx,
             obj.as_ref(),
             &key,
-            keys::reason::INVALID_IGNORE_RULE,
+            contract::reason::INVALID_IGNORE_RULE,
             EventType::Warning,
             note,
         )
@@ -380,24 +367,24 @@ pub async fn reconcile<K: Fingerprint>(
     if let Some((reason, kind, note)) = verdict::event_for(
         &verdict,
         previous.as_ref(),
-        annotations.get(keys::DRIFTED).map(String::as_str),
+        annotations.get(contract::DRIFTED).map(String::as_str),
     ) {
         info!(reason, verdict = verdict.label(), live_hash = %live, "verdict changed");
-        if reason == keys::reason::DRIFT_DETECTED {
+        if reason == contract::reason::DRIFT_DETECTED {
             ctx.metrics
                 .drift_detected_total
-                .with_label_values(&[key.kind])
+                .with_label_values(&[key.kind.as_str()])
                 .inc();
         }
         let note = match (&explanation, reason) {
-            (Some(why), keys::reason::DRIFT_DETECTED) => format!("{note}: {why}"),
+            (Some(why), contract::reason::DRIFT_DETECTED) => format!("{note}: {why}"),
             _ => note,
         };
         publish(&ctx, obj.as_ref(), &key, reason, kind, note).await;
     }
     ctx.metrics
         .reconcile_total
-        .with_label_values(&[key.kind, verdict.label()])
+        .with_label_values(&[key.kind.as_str(), verdict.label()])
         .inc();
     lock(&ctx.failures).remove(&key);
     Ok(Action::requeue(ctx.resync_period))
@@ -414,7 +401,7 @@ const SUMMARY_LIMIT: usize = 900;
 async fn explain_and_record<K: Fingerprint>(
     ctx: &Context,
     obj: &Cached<K>,
-    key: &ObjectKey,
+    key: &ObjectId,
     annotations: &BTreeMap<String, String>,
     verdict: &Verdict,
     (live, scaled): (&str, bool),
@@ -424,11 +411,11 @@ async fn explain_and_record<K: Fingerprint>(
         && ctx.is_leader()
         && let Some(record) = &obj.pending_record
     {
-        patch.insert(keys::BASELINE, Some(record.to_string()));
+        patch.insert(contract::BASELINE, Some(record.to_string()));
     }
     let explain = *verdict == Verdict::Drifted
-        && (annotations.get(keys::LIVE_HASH).map(String::as_str) != Some(live)
-            || !annotations.contains_key(keys::DRIFT_SUMMARY));
+        && (annotations.get(contract::LIVE_HASH).map(String::as_str) != Some(live)
+            || !annotations.contains_key(contract::DRIFT_SUMMARY));
     if !explain || !ctx.is_leader() {
         return Ok(None);
     }
@@ -446,9 +433,9 @@ async fn explain_and_record<K: Fingerprint>(
     };
     // The same rules as the cached summary, so that the hashes meet.
     let rules = ignore::rules_for(
-        key.kind,
-        &ctx.defaults(key.kind),
-        full.annotations().get(keys::IGNORE).map(String::as_str),
+        &key.kind,
+        &ctx.defaults(&key.kind),
+        full.annotations().get(contract::IGNORE).map(String::as_str),
         scaled,
     )
     .rules;
@@ -457,22 +444,22 @@ async fn explain_and_record<K: Fingerprint>(
         return Ok(None);
     };
     ignore::apply(&mut spec, &rules);
-    let Ok(hash) = fingerprint::hash_spec(key.kind, &spec) else {
+    let Ok(hash) = fingerprint::hash_spec(&key.kind, &spec) else {
         return Ok(None);
     };
     if hash != live {
         return Ok(None);
     }
     let spec_hash = annotations
-        .get(keys::SPEC_HASH)
+        .get(contract::SPEC_HASH)
         .map(|s| s.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let (summary, why) = match full.annotations().get(keys::BASELINE).map(|r| diff::decode_record(r)) {
+    let (summary, why) = match full.annotations().get(contract::BASELINE).map(|r| diff::decode_record(r)) {
         Some(Ok((h, mut baseline))) if h == spec_hash => {
             ignore::apply(&mut baseline, &rules);
             let changes = diff::diff(&baseline, &spec);
             let summary = diff::summary(&changes, SUMMARY_LIMIT);
-            let writers = attribution::writers(key.kind, full.meta().managed_fields.as_deref().unwrap_or_default(), &changes);
+            let writers = attribution::writers(&key.kind, full.meta().managed_fields.as_deref().unwrap_or_default(), &changes);
             let by: Vec<String> = writers.iter().take(3).map(ToString::to_string).collect();
             let why = if by.is_empty() {
                 // E.g. the scale subresource before 1.22 recorded no field owner.
@@ -489,11 +476,11 @@ async fn explain_and_record<K: Fingerprint>(
             String::new(),
         ),
     };
-    let summary = truncate(&summary, SUMMARY_LIMIT);
-    if annotations.get(keys::DRIFT_SUMMARY) != Some(&summary) {
-        patch.insert(keys::DRIFT_SUMMARY, Some(summary));
+    let summary = text::bounded(&summary, SUMMARY_LIMIT);
+    if annotations.get(contract::DRIFT_SUMMARY) != Some(&summary) {
+        patch.insert(contract::DRIFT_SUMMARY, Some(summary));
     }
-    Ok((!why.is_empty()).then(|| truncate(&why, SUMMARY_LIMIT)))
+    Ok((!why.is_empty()).then(|| text::bounded(&why, SUMMARY_LIMIT)))
 }
 
 /// The `tfdrift.jin.dev/ignored` value: the rules that changed the live fingerprint, and
@@ -506,23 +493,12 @@ fn ignored_list(rules: Option<&str>, scaled: bool) -> Option<String> {
     }
 }
 
-fn truncate(s: &str, limit: usize) -> String {
-    if s.len() <= limit {
-        return s.to_owned();
-    }
-    let mut end = limit;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 /// Publishes an event. A failure is logged and counted, not retried: the annotations
 /// already carry the verdict, and a retry could only duplicate the event.
 async fn publish<K: Fingerprint>(
     ctx: &Context,
     obj: &Cached<K>,
-    key: &ObjectKey,
+    key: &ObjectId,
     reason: &str,
     type_: EventType,
     note: String,
@@ -533,11 +509,11 @@ async fn publish<K: Fingerprint>(
     match tokio::time::timeout(ctx.api_timeout, publish).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
-            ctx.api_error(key.kind, "create_event");
+            ctx.api_error(&key.kind, "create_event");
             warn!(object = %key, reason, error = &error as &dyn std::error::Error, "cannot publish event");
         }
         Err(_) => {
-            ctx.api_error(key.kind, "create_event");
+            ctx.api_error(&key.kind, "create_event");
             warn!(object = %key, reason, "publishing event timed out");
         }
     }
@@ -550,10 +526,10 @@ pub fn error_policy<K: Fingerprint>(
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
-    let key = ObjectKey::of(obj.as_ref());
+    let key = object_id(obj.as_ref());
     ctx.metrics
         .reconcile_total
-        .with_label_values(&[key.kind, "error"])
+        .with_label_values(&[key.kind.as_str(), "error"])
         .inc();
     if error.is_permanent() {
         warn!(object = %key, reason = error.reason(), error = error as &dyn std::error::Error, "reconcile failed; waiting for a change");
@@ -579,7 +555,7 @@ pub fn backoff(failures: u32, seed: u64) -> Duration {
     base + Duration::from_millis(seed % jitter_ms)
 }
 
-fn jitter_seed(key: &ObjectKey, n: u32) -> u64 {
+fn jitter_seed(key: &ObjectId, n: u32) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     key.hash(&mut h);

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::metrics::Metrics;
+use crate::operator::metrics::Metrics;
 
 /// How long a watch counts as failing after its last error, unless an event arrives
 /// sooner. While the API server is unreachable the watcher retries (and errs) at least
@@ -63,6 +63,7 @@ impl Readiness {
         }
     }
 
+    #[cfg(test)]
     pub fn get(&self) -> bool {
         self.check().is_ok()
     }
