@@ -4,18 +4,24 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use tfdrift::cli::args::{Cli, Command, HashArgs, OutputFormat};
-use tfdrift::cli::hash;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tfdrift::cli::args::{CheckArgs, Cli, Command, HashArgs, OutputFormat};
 use tfdrift::cli::manifest::Manifests;
+use tfdrift::cli::{check, hash, tfstate};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Hash(args) => run_hash(&args),
-        Command::Run(args) => tfdrift::operator::run::main(*args),
+        Command::Hash(args) => run_hash(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => tfdrift::operator::run::main(*args).map(|()| ExitCode::SUCCESS),
+        Command::Check(args) => run_check(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -24,13 +30,19 @@ fn main() -> ExitCode {
 }
 
 fn run_hash(args: &HashArgs) -> anyhow::Result<()> {
-    let source = args.file.display().to_string();
+    let (Some(file), None) = (&args.file, &args.tfstate) else {
+        return match &args.tfstate {
+            Some(state) => run_hash_tfstate(state, args),
+            None => anyhow::bail!("give -f FILE or --tfstate FILE"),
+        };
+    };
+    let source = file.display().to_string();
     let mut input = Vec::new();
     let limit = tfdrift::cli::manifest::MAX_INPUT_BYTES as u64 + 1;
     if source == "-" {
         std::io::stdin().lock().take(limit).read_to_end(&mut input)
     } else {
-        std::fs::File::open(&args.file).and_then(|f| f.take(limit).read_to_end(&mut input))
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut input))
     }
     .with_context(|| format!("cannot read {source}"))?;
     let mut manifests = Manifests::parse(&input).with_context(|| source.clone())?;
@@ -65,4 +77,74 @@ fn print_notes(notes: &[String]) {
     for note in notes {
         eprintln!("note: {note}");
     }
+}
+
+fn run_hash_tfstate(path: &Path, args: &HashArgs) -> anyhow::Result<()> {
+    let source = tfstate::display(path);
+    let input = tfstate::read_input(path)?;
+    let outcome = tfstate::hash_state(&source, input, args.ignore.defaults()?)?;
+    print_notes(&outcome.notes);
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        OutputFormat::Text => {
+            for h in &outcome.hashed {
+                writeln!(stdout, "{}", h.line())?;
+            }
+        }
+        OutputFormat::Json => {
+            let entries: Vec<_> = outcome.hashed.iter().map(|h| h.entry()).collect();
+            serde_json::to_writer(&mut stdout, &entries)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(())
+}
+
+/// How long `check` runs before it reports progress on stderr.
+const PROGRESS_AFTER: Duration = Duration::from_secs(2);
+
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let source = tfstate::display(&args.tfstate);
+    let input = tfstate::read_input(&args.tfstate)?;
+    let outcome = tfstate::hash_state(&source, input, args.ignore.defaults()?)?;
+    print_notes(&outcome.notes);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let total = outcome.hashed.len();
+    let report = runtime.block_on(async {
+        let client = tfdrift::operator::run::client(args.kubeconfig.as_deref()).await?;
+        let done = Arc::new(AtomicUsize::new(0));
+        let progress = tokio::spawn({
+            let done = done.clone();
+            async move {
+                let mut tick = tokio::time::interval_at(
+                    tokio::time::Instant::now() + PROGRESS_AFTER,
+                    PROGRESS_AFTER,
+                );
+                loop {
+                    tick.tick().await;
+                    let n = done.load(Ordering::Relaxed);
+                    eprintln!("checked {n} of {total} objects");
+                }
+            }
+        });
+        let options = check::Options {
+            concurrency: usize::from(args.concurrency),
+            api_timeout: args.api_timeout,
+        };
+        let report = check::check(client, outcome.hashed, &outcome.rules, &options, done).await;
+        progress.abort();
+        anyhow::Ok(report)
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        OutputFormat::Text => stdout.write_all(report.table().as_bytes())?,
+        OutputFormat::Json => {
+            serde_json::to_writer(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }

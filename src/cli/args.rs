@@ -38,6 +38,18 @@ objects), the --ignore-* flags (give them the values tfdrift run has), and `repl
 Deployment or StatefulSet that an HPA in the same input scales."
     )]
     Hash(HashArgs),
+    /// Compare every object a Terraform state names with the live cluster (read-only).
+    #[command(
+        long_about = "Compare every object a Terraform state names with the live cluster, read-only: \
+each instance of kubernetes_deployment(_v1), kubernetes_stateful_set(_v1), kubernetes_daemonset / \
+kubernetes_daemon_set_v1, kubernetes_service(_v1), kubernetes_config_map(_v1), and kubernetes_manifest \
+of those kinds, is in-sync, drifted (with what changed and who changed it), missing (in state, not in \
+the cluster) or recreated (deleted and created again outside Terraform: its uid differs from the one \
+in state). Env values and ConfigMap data are never printed. Works with every backend: \
+`terraform state pull | tfdrift check --tfstate -`.\n\nExit status: 0 all in sync, 2 any drifted, \
+missing or recreated, 1 an error (as terraform plan -detailed-exitcode)."
+    )]
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,18 +168,51 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// One line per object: `HASH  Kind/namespace/name`.
+    /// One line per object: `HASH  Kind/namespace/name` (and the address for --tfstate).
     Text,
-    /// A JSON array of {"kind","namespace","name","hash"}.
+    /// A JSON array of {"kind","namespace","name","hash"} (and "address" for --tfstate).
     Json,
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The Terraform state (format v4, plain or gzip'd JSON), or - for standard input.
+    #[arg(long, value_name = "FILE")]
+    pub tfstate: PathBuf,
+
+    /// Path to a kubeconfig. Default: $KUBECONFIG, ~/.kube/config, or in-cluster config.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Output format: a table with a summary line, or JSON.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: OutputFormat,
+
+    /// Objects read from the API server at once.
+    #[arg(long, env = "TFDRIFT_CHECK_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Timeout of each API call (e.g. 10s, 1m).
+    #[arg(long, env = "TFDRIFT_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub api_timeout: Duration,
+
+    #[command(flatten)]
+    pub ignore: IgnoreArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["file", "tfstate"]))]
 pub struct HashArgs {
     /// File to read, or - for standard input. YAML or JSON: one object, several YAML
     /// documents, or a `kind: List` as `kubectl get -o json` prints.
     #[arg(short = 'f', long = "filename")]
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
+
+    /// A Terraform state (format v4, plain or gzip'd JSON: terraform.tfstate, a .backup,
+    /// or - for `terraform state pull | …`) to hash instead: one line per supported
+    /// instance, `HASH  Kind/namespace/name  ADDRESS`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["annotate", "no_baseline"])]
+    pub tfstate: Option<PathBuf>,
 
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]

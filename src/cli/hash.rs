@@ -71,7 +71,7 @@ pub enum HashValueError {
 }
 
 /// An object's hash, fingerprint, and the rules that changed the fingerprint.
-type Filtered = (String, Value, Option<String>);
+pub(crate) type Filtered = (String, Value, Option<String>);
 
 /// The ignore rules `tfdrift hash` applies: the defaults from its flags, and the HPAs its
 /// input holds.
@@ -91,20 +91,24 @@ impl Ignore {
     /// `defaults`, and (when they say so) `replicas` of the objects an HPA in `manifests`
     /// scales.
     pub fn new(defaults: Defaults, manifests: &Manifests) -> Result<Self, HashError> {
+        let docs = manifests.objects()?;
+        Ok(Ignore::with_hpas(defaults, docs.iter().map(|doc| &doc.value)))
+    }
+
+    /// `defaults`, and (when they say so) `replicas` of the objects `hpas` (HPA manifests)
+    /// scale.
+    pub fn with_hpas<'v>(defaults: Defaults, hpas: impl Iterator<Item = &'v Value>) -> Self {
         let scaled = if defaults.hpa_replicas {
-            manifests
-                .objects()?
-                .iter()
-                .filter_map(|doc| crate::core::ignore::scaled::target_of_manifest(&doc.value))
+            hpas.filter_map(crate::core::ignore::scaled::target_of_manifest)
                 .collect()
         } else {
             HashSet::new()
         };
-        Ok(Ignore {
+        Ignore {
             hpa_replicas: defaults.hpa_replicas,
             defaults: defaults.by_kind(),
             scaled,
-        })
+        }
     }
 
     /// The hash and fingerprint of `value` with its rules applied, and the rules that
@@ -112,7 +116,7 @@ impl Ignore {
     /// HPA in the input scales it, and the `tfdrift.jin.dev/ignored` rules a live object
     /// carries (so that a live object hashes to its live-hash). `None` for an unsupported
     /// kind; an invalid rule is an error.
-    fn filtered(&self, value: &Value) -> Option<Result<Filtered, HashValueError>> {
+    pub(crate) fn filtered(&self, value: &Value) -> Option<Result<Filtered, HashValueError>> {
         spec_of(value).map(|spec| self.filter(value, spec?))
     }
 

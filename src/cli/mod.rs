@@ -1,6 +1,8 @@
-//! The command line: arguments (`tfdrift run`, `tfdrift hash`), the `hash` command, and
-//! reading manifests.
+//! The command line: arguments (`tfdrift run`, `hash`, `check`), the `hash` command (of
+//! manifests and of Terraform state), the `check` command, and reading manifests.
 
 pub mod args;
+pub mod check;
 pub mod hash;
 pub mod manifest;
+pub mod tfstate;

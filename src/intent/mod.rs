@@ -5,4 +5,4 @@
 //! - Terraform's state ([`terraform`]): typed `kubernetes_*` resources and
 //!   `kubernetes_manifest`, with no label and no annotation on the object.
 
-
+pub mod terraform;

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::core::contract;
 use crate::core::contract::EventType;
-use crate::core::explain::attribution;
+use crate::core::explain;
 use crate::core::explain::diff;
 use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ignore::{self, Rule};
@@ -457,16 +457,16 @@ async fn explain_and_record<K: Fingerprint>(
     let (summary, why) = match full.annotations().get(contract::BASELINE).map(|r| diff::decode_record(r)) {
         Some(Ok((h, mut baseline))) if h == spec_hash => {
             ignore::apply(&mut baseline, &rules);
-            let changes = diff::diff(&baseline, &spec);
-            let summary = diff::summary(&changes, SUMMARY_LIMIT);
-            let writers = attribution::writers(&key.kind, full.meta().managed_fields.as_deref().unwrap_or_default(), &changes);
-            let by: Vec<String> = writers.iter().take(3).map(ToString::to_string).collect();
-            let why = if by.is_empty() {
+            let why = explain::describe(
+                &key.kind,
+                &baseline,
+                &spec,
+                full.meta().managed_fields.as_deref().unwrap_or_default(),
+                explain::Values::Shown,
+                SUMMARY_LIMIT,
                 // E.g. the scale subresource before 1.22 recorded no field owner.
-                format!("{summary} (no writer recorded since tfdrift last saw it in sync, to the second)")
-            } else {
-                format!("{summary} (changed by {})", by.join(", "))
-            };
+                "no writer recorded since tfdrift last saw it in sync, to the second",
+            );
             (why.clone(), why)
         }
         Some(Ok(_)) => ("cannot say what changed: the baseline record is of another spec-hash".to_owned(), String::new()),

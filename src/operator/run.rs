@@ -44,8 +44,9 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-async fn client(args: &RunArgs) -> anyhow::Result<Client> {
-    let config = match &args.kubeconfig {
+/// A client for `kubeconfig`, or for the configuration found as kubectl finds it.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
+    let config = match kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path).with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
             Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
@@ -105,7 +106,7 @@ async fn signal() {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), "tfdrift starting");
     let ignore = args.ignore.defaults()?;
-    let client = client(&args).await?;
+    let client = client(args.kubeconfig.as_deref()).await?;
     let identity = identity(&args);
     let metrics = Metrics::new().context("cannot register metrics")?;
     let readiness = Readiness::default();

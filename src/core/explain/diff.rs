@@ -100,6 +100,35 @@ pub enum Segment {
     Index(usize),
 }
 
+impl Change {
+    /// Whether the values at this path may be secrets: an env var's value, a ConfigMap's
+    /// data.
+    pub fn is_sensitive(&self) -> bool {
+        let in_env = self
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::Field(f) if f == "env"));
+        let is_value = self
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::Field(f) if f == "value"));
+        let is_data = matches!(
+            self.segments.first(),
+            Some(Segment::Field(f)) if f == "data" || f == "binaryData"
+        );
+        (in_env && (is_value || self.segments.last().is_some_and(|s| matches!(s, Segment::Element(_)))))
+            || is_data
+    }
+
+    /// The line without values where [`Change::is_sensitive`].
+    pub fn redacted(&self) -> String {
+        match (&self.was, &self.now) {
+            (Some(_), Some(_)) if self.is_sensitive() => format!("{}: changed", self.path),
+            _ => self.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.was, &self.now) {
@@ -298,6 +327,12 @@ fn walk(was: &Value, now: &Value, path: &mut Vec<Segment>, out: &mut Vec<Change>
         }
         _ => push(out, path, Some(was), Some(now)),
     }
+}
+
+/// [`summary`] with sensitive values left out ([`Change::redacted`]).
+pub fn summary_redacted(changes: &[Change], limit: usize) -> String {
+    let lines: Vec<String> = changes.iter().map(Change::redacted).collect();
+    crate::core::text::join_bounded(&lines, limit)
 }
 
 /// One line for events and the annotation: changes joined with `; `, bounded.
