@@ -381,7 +381,8 @@ impl MountFingerprint {
             read_only: m.read_only.unwrap_or(false),
             sub_path: non_empty(&m.sub_path),
             sub_path_expr: non_empty(&m.sub_path_expr),
-            mount_propagation: non_empty(&m.mount_propagation),
+            // `None` is what an unset propagation means; the Terraform provider sends it.
+            mount_propagation: non_empty(&m.mount_propagation).filter(|p| p != "None"),
         }
     }
 }
@@ -401,6 +402,7 @@ impl VolumeFingerprint {
                 }
             }
             default_field_ref_api_version(map);
+            drop_optional_false(map);
             if let Some(Value::Object(empty_dir)) = map.get_mut("emptyDir")
                 && let Some(Value::String(limit)) = empty_dir.get("sizeLimit")
             {
@@ -415,6 +417,27 @@ impl VolumeFingerprint {
             name: v.name.clone(),
             source: sorted(source),
         })
+    }
+}
+
+/// `optional: false` is what an unset `optional` means; the Terraform provider sends it,
+/// a manifest seldom does.
+fn drop_optional_false(map: &mut serde_json::Map<String, Value>) {
+    if map.get("optional") == Some(&Value::Bool(false)) {
+        map.remove("optional");
+    }
+    for value in map.values_mut() {
+        match value {
+            Value::Object(inner) => drop_optional_false(inner),
+            Value::Array(items) => {
+                for item in items {
+                    if let Value::Object(inner) = item {
+                        drop_optional_false(inner);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 
