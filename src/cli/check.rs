@@ -283,10 +283,10 @@ async fn check_one(client: Client, h: &Hashed, rules: &Ignore, timeout: Duration
     checked.live_hash = Some(live_hash.clone());
     if live_hash != h.hash {
         checked.status = Status::Drifted;
-        let managed: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry> =
-            live.pointer("/metadata/managedFields")
-                .and_then(|m| serde_json::from_value(m.clone()).ok())
-                .unwrap_or_default();
+        let managed: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry> = live
+            .pointer("/metadata/managedFields")
+            .and_then(|m| serde_json::from_value(m.clone()).ok())
+            .unwrap_or_default();
         let why = explain::describe(
             &id.kind,
             &h.spec,

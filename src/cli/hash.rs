@@ -92,7 +92,10 @@ impl Ignore {
     /// scales.
     pub fn new(defaults: Defaults, manifests: &Manifests) -> Result<Self, HashError> {
         let docs = manifests.objects()?;
-        Ok(Ignore::with_hpas(defaults, docs.iter().map(|doc| &doc.value)))
+        Ok(Ignore::with_hpas(
+            defaults,
+            docs.iter().map(|doc| &doc.value),
+        ))
     }
 
     /// `defaults`, and (when they say so) `replicas` of the objects `hpas` (HPA manifests)

@@ -116,7 +116,12 @@ impl Change {
             self.segments.first(),
             Some(Segment::Field(f)) if f == "data" || f == "binaryData"
         );
-        (in_env && (is_value || self.segments.last().is_some_and(|s| matches!(s, Segment::Element(_)))))
+        (in_env
+            && (is_value
+                || self
+                    .segments
+                    .last()
+                    .is_some_and(|s| matches!(s, Segment::Element(_)))))
             || is_data
     }
 
