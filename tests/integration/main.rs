@@ -8,3 +8,4 @@ mod ignore;
 mod operator;
 mod smoke;
 mod support;
+mod terraform;
