@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Detects drift between what Terraform (or any IaC/GitOps tool) applied and what is \
 live in a Kubernetes cluster. Resources opt in with the label tfdrift.jin.dev/enabled=true and \
 carry their intended state as the annotation tfdrift.jin.dev/spec-hash (computed with \
-`tfdrift hash`). Fields that are not intent (an HPA's replicas, an injected sidecar, a stamped \
+`tfdrift hash`). Objects Terraform manages with typed resources need neither: `tfdrift check \
+--tfstate` compares a Terraform state with the cluster. Fields that are not intent (an HPA's replicas, an injected sidecar, a stamped \
 BUILD_ID) are left out with the tfdrift.jin.dev/ignore annotation or the --ignore-* flags. The \
 operator never changes a spec: it reports through annotations, Warning events and Prometheus \
 metrics."
@@ -168,9 +169,11 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// One line per object: `HASH  Kind/namespace/name` (and the address for --tfstate).
+    /// For people: `HASH  Kind/namespace/name` lines (with the address for hash --tfstate);
+    /// check prints a table and a summary line.
     Text,
-    /// A JSON array of {"kind","namespace","name","hash"} (and "address" for --tfstate).
+    /// For scripts: hash prints an array of {"kind","namespace","name","hash"} (and
+    /// "address" with --tfstate); check prints {"resources":[…],"summary":{…}}.
     Json,
 }
 
