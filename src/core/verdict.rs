@@ -1,5 +1,6 @@
-//! The verdict table of DESIGN.md as pure functions: from an object's annotations and its
-//! live hash to the verdict, the annotations it should carry, and whether an event is due.
+//! The verdict table (README.md, "Read the verdicts") as pure functions: from an object's
+//! annotations and its live hash to the verdict, the annotations it should carry, and
+//! whether an event is due.
 
 use std::collections::BTreeMap;
 
