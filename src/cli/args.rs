@@ -7,10 +7,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit this binary was built from (build.rs), or "unknown".
+pub const COMMIT: &str = env!("TFDRIFT_GIT_COMMIT");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tfdrift",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TFDRIFT_GIT_COMMIT"), ")"),
     about = "Detects drift between what Terraform (or any IaC tool) applied and what is live in Kubernetes",
     long_about = "Detects drift between what Terraform (or any IaC/GitOps tool) applied and what is \
 live in a Kubernetes cluster. Resources opt in with the label tfdrift.jin.dev/enabled=true and \

@@ -75,6 +75,14 @@ impl Metrics {
             "1 while this replica holds the leader lease (or runs without election)",
         )?;
         registry.register(Box::new(leader.clone()))?;
+        let build_info = gauge(
+            "build_info",
+            "Always 1; the labels say which build is running",
+            &["version", "commit"],
+        )?;
+        build_info
+            .with_label_values(&[crate::cli::args::VERSION, crate::cli::args::COMMIT])
+            .set(1);
         Ok(Metrics {
             registry,
             resources_watched,
@@ -97,5 +105,22 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_info_names_version_and_commit() {
+        let text = Metrics::new().unwrap().render();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("tfdrift_build_info{"))
+            .unwrap_or_else(|| panic!("no build_info in\n{text}"));
+        assert!(line.contains(&format!("version=\"{}\"", crate::cli::args::VERSION)));
+        assert!(line.contains(&format!("commit=\"{}\"", crate::cli::args::COMMIT)));
+        assert!(line.ends_with(" 1"), "{line}");
     }
 }

@@ -104,7 +104,11 @@ async fn signal() {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    info!(version = env!("CARGO_PKG_VERSION"), "tfdrift starting");
+    info!(
+        version = crate::cli::args::VERSION,
+        commit = crate::cli::args::COMMIT,
+        "tfdrift starting"
+    );
     let ignore = args.ignore.defaults()?;
     let client = client(args.kubeconfig.as_deref()).await?;
     let identity = identity(&args);
