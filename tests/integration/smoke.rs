@@ -1,9 +1,10 @@
 //! The control plane behaves as the operator relies on: defaulting, label-selector
 //! watches, merge patches, events.k8s.io/v1, Leases, TokenRequest and RBAC.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -27,52 +28,135 @@ fn deployment(name: &str, image: &str) -> Deployment {
     .unwrap()
 }
 
+/// The defaults the server gives `deployment("web", "nginx")`, as seen through `via`.
+fn assert_server_defaults(d: &Deployment, via: &str) {
+    let spec = d.spec.as_ref().unwrap();
+    assert_eq!(spec.replicas, Some(1), "{via}: replicas defaulted");
+    let c = &spec.template.spec.as_ref().unwrap().containers[0];
+    assert_eq!(
+        c.image_pull_policy.as_deref(),
+        Some("Always"),
+        "{via}: an untagged image pulls Always"
+    );
+}
+
+type Events = BoxStream<'static, kube::Result<WatchEvent<Deployment>>>;
+
+/// A watch from `rv`, asked again while the server turns it away (one whose watch cache is
+/// still starting answers 429); 410 Gone fails at once.
+async fn watch_from(api: &Api<Deployment>, params: &WatchParams, rv: &str) -> Events {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match api.watch(params, rv).await {
+            Ok(events) => return events.boxed(),
+            Err(kube::Error::Api(s)) if s.code == 410 => {
+                panic!("the changes since {rv} are gone: {s:?}")
+            }
+            Err(e) if Instant::now() > deadline => panic!("a watch from {rv}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// The ADDED event of `name` on `events`, a watch that started at `rv`.
+///
+/// `rv` must be a resourceVersion the server returned (a list's): a watch from it replays
+/// every change after it ("Exact" start) on every server version. resourceVersion "0"
+/// ("Any" start) leaves it to the server where the watch starts, whether the current state
+/// comes as synthetic ADDED events, and how it is served (watch cache, streaming lists).
+/// A server may also end a watch, or turn one away while its cache catches up, at any
+/// time: like every client, resume from the last resourceVersion seen. Only 410 Gone (the
+/// changes since then are no longer kept) ends the wait early; a timeout names the last
+/// thing the server said instead of hiding it.
+async fn added(
+    api: &Api<Deployment>,
+    params: &WatchParams,
+    mut rv: String,
+    mut events: Events,
+    name: &str,
+) -> Deployment {
+    let timeout = Duration::from_secs(30);
+    let mut last = String::from("no event");
+    let found = tokio::time::timeout(timeout, async {
+        loop {
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(WatchEvent::Added(d)) if d.metadata.name.as_deref() == Some(name) => {
+                        return d;
+                    }
+                    Ok(WatchEvent::Added(d) | WatchEvent::Modified(d) | WatchEvent::Deleted(d)) => {
+                        rv = d.metadata.resource_version.unwrap_or(rv);
+                    }
+                    Ok(WatchEvent::Bookmark(b)) => rv = b.metadata.resource_version,
+                    Ok(WatchEvent::Error(s)) if s.code == 410 => {
+                        panic!("the changes since {rv} are gone: {s:?}")
+                    }
+                    Ok(WatchEvent::Error(s)) => {
+                        last = format!("the watch from {rv} ended with {s:?}");
+                        break;
+                    }
+                    Err(e) => last = format!("the watch from {rv}: {e}"),
+                }
+            }
+            // The server ended the watch: resume where it stopped.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            events = watch_from(api, params, &rv).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no ADDED event for {name} within {timeout:?}; last: {last}"))
+}
+
 #[tokio::test]
 async fn deployment_create_list_watch_shows_server_defaults() {
     let cp = control_plane();
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "smoke-deploy").await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    let selector = "tfdrift.jin.dev/enabled=true";
 
-    let selector = WatchParams::default().labels("tfdrift.jin.dev/enabled=true");
-    let mut watch = api.watch(&selector, "0").await.unwrap().boxed();
+    // List, then watch from the list's resourceVersion, as informers do.
+    let before = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .unwrap();
+    assert!(before.items.is_empty(), "a fresh namespace");
+    let rv = before
+        .metadata
+        .resource_version
+        .expect("a list carries its resourceVersion");
+    let params = WatchParams::default().labels(selector);
+    let events = watch_from(&api, &params, &rv).await;
+
     let created = api
         .create(&PostParams::default(), &deployment("web", "nginx"))
         .await
         .unwrap();
-    let spec = created.spec.as_ref().unwrap();
-    assert_eq!(spec.replicas, Some(1), "replicas defaulted");
-    let c = &spec.template.spec.as_ref().unwrap().containers[0];
-    assert_eq!(
-        c.image_pull_policy.as_deref(),
-        Some("Always"),
-        "untagged image pulls Always"
-    );
+    assert_server_defaults(&created, "create");
 
     let listed = api
-        .list(&ListParams::default().labels("tfdrift.jin.dev/enabled=true"))
+        .list(&ListParams::default().labels(selector))
         .await
         .unwrap();
     assert_eq!(listed.items.len(), 1);
+    assert_server_defaults(&listed.items[0], "list");
 
-    let seen = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(ev) = watch.next().await {
-            if let Ok(WatchEvent::Added(d)) = ev {
-                return d;
-            }
-        }
-        panic!("watch ended");
-    })
-    .await
-    .expect("the watch reports the new Deployment");
-    assert_eq!(seen.metadata.name.as_deref(), Some("web"));
+    let seen = added(&api, &params, rv, events, "web").await;
+    assert_server_defaults(&seen, "watch");
 
     // The live object fingerprints like its manifest: the contract on this very server.
     let manifest = tfdrift::core::fingerprint::hash(&deployment("web", "nginx")).unwrap();
-    assert_eq!(
-        tfdrift::core::fingerprint::hash(&created).unwrap(),
-        manifest
-    );
+    for (via, live) in [
+        ("create", &created),
+        ("list", &listed.items[0]),
+        ("watch", &seen),
+    ] {
+        assert_eq!(
+            tfdrift::core::fingerprint::hash(live).unwrap(),
+            manifest,
+            "{via}"
+        );
+    }
     ns.delete(&client).await;
 }
 
