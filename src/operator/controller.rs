@@ -1,7 +1,6 @@
 //! Wiring only: one kube-rs Controller per kind over a label-selected, trimmed watch,
 //! and the handling of objects that leave the watch (deleted or opted out).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,7 +12,7 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::core::contract;
 use crate::core::fingerprint::Fingerprint;
@@ -21,6 +20,7 @@ use crate::core::object::ObjectId;
 use crate::core::verdict;
 use crate::operator::reconcile::{self, Context};
 use crate::operator::summary::{self, Cached};
+use crate::operator::watch_index::WatchIndex;
 
 /// Attempts to tell opt-out from deletion before giving up on one object.
 const GONE_ATTEMPTS: u32 = 5;
@@ -51,7 +51,8 @@ pub async fn run<K: Fingerprint>(
     let (reader, writer) = reflector::store::<Cached<K>>();
     let (gone_tx, gone_rx) = mpsc::unbounded_channel::<ObjectId>();
 
-    let mut tracker = Tracker::default();
+    // Which objects the watch holds, to notice the ones that leave it.
+    let mut tracker = WatchIndex::<()>::default();
     let watch_ctx = ctx.clone();
     // Told on the first completed list. (Not Store::wait_until_ready: its one-shot wakes
     // only the last of several waiters, and the Controller already waits on it.)
@@ -68,8 +69,14 @@ pub async fn run<K: Fingerprint>(
         .inspect(move |event| match event {
             Ok(event) => {
                 watch_ctx.readiness.watch_ok(kind);
-                for key in tracker.observe(kind, event) {
-                    let _ = gone_tx.send(key);
+                for change in tracker.observe(event, |_| Some(())) {
+                    if change.new.is_none() {
+                        let (namespace, name) = change.key;
+                        let key = ObjectId::new(kind, &namespace, &name);
+                        // At once, so that no series outlives the object.
+                        watch_ctx.forget(&key);
+                        let _ = gone_tx.send(key);
+                    }
                 }
                 watch_ctx
                     .metrics
@@ -96,7 +103,15 @@ pub async fn run<K: Fingerprint>(
         })
         .touched_objects();
 
-    tokio::spawn(handle_gone::<K>(ctx.clone(), gone_rx, shutdown.clone()));
+    let gone_checks = tokio::spawn(
+        check_gone::<K>(
+            ctx.clone(),
+            gone_rx,
+            usize::from(opts.concurrency),
+            shutdown.clone(),
+        )
+        .instrument(tracing::info_span!("gone_checks", kind)),
+    );
 
     let retriggered = futures::stream::unfold(opts.triggers, |rx| async move {
         let mut rx = rx?;
@@ -144,6 +159,17 @@ pub async fn run<K: Fingerprint>(
             }
         } => warn!(kind, "controller did not wind down in time; stopped"),
     }
+    // The checks end with the controller; a panic in them is reported, not lost.
+    gone_checks.abort();
+    if let Err(error) = gone_checks.await
+        && error.is_panic()
+    {
+        warn!(
+            kind,
+            error = &error as &dyn std::error::Error,
+            "checking objects that left the watch panicked"
+        );
+    }
 }
 
 /// Fires once each time the flag turns true: this replica became leader, or the HPAs were
@@ -161,89 +187,43 @@ fn became_true(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'st
     })
 }
 
-/// Which objects the watch holds, to notice the ones that leave it: a Delete event, or
-/// absence from a relist (after a 410 Gone or a reconnect, deletes are not replayed).
-#[derive(Default)]
-struct Tracker {
-    known: HashSet<(String, String)>,
-    relisting: Option<HashSet<(String, String)>>,
-}
-
-impl Tracker {
-    fn observe<R: kube::Resource>(
-        &mut self,
-        kind: &'static str,
-        event: &watcher::Event<R>,
-    ) -> Vec<ObjectId> {
-        let id = |o: &R| (o.namespace().unwrap_or_default(), o.name_any());
-        let key = |(namespace, name): (String, String)| ObjectId {
-            kind: kind.to_owned(),
-            namespace,
-            name,
-        };
-        match event {
-            watcher::Event::Apply(o) => {
-                self.known.insert(id(o));
-                Vec::new()
-            }
-            watcher::Event::Delete(o) => {
-                self.known.remove(&id(o));
-                vec![key(id(o))]
-            }
-            watcher::Event::Init => {
-                self.relisting = Some(HashSet::new());
-                Vec::new()
-            }
-            watcher::Event::InitApply(o) => {
-                self.relisting
-                    .get_or_insert_with(HashSet::new)
-                    .insert(id(o));
-                Vec::new()
-            }
-            watcher::Event::InitDone => {
-                let fresh = self.relisting.take().unwrap_or_default();
-                let gone: Vec<_> = self.known.difference(&fresh).cloned().map(key).collect();
-                self.known = fresh;
-                gone
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.known.len()
-    }
-}
-
-/// An object left the label-selected watch: it was deleted, or its label was removed
-/// (opt-out). Its metrics go either way; on opt-out the leader also removes the
-/// operator's annotations. A GET tells the two apart.
-async fn handle_gone<K: Fingerprint>(
+/// Objects that left the label-selected watch: deleted, or their label removed (opt-out).
+/// Their series were dropped when they left; here the leader tells the two apart with a
+/// GET and, on opt-out, removes the operator's annotations — at most `concurrency` checks
+/// at a time, each retried with backoff, all dropped on shutdown.
+async fn check_gone<K: Fingerprint>(
     ctx: Arc<Context>,
-    mut gone: mpsc::UnboundedReceiver<ObjectId>,
+    gone: mpsc::UnboundedReceiver<ObjectId>,
+    concurrency: usize,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let key = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            key = gone.recv() => match key { Some(k) => k, None => return },
-        };
-        ctx.forget(&key);
-        if !ctx.is_leader() {
-            continue;
-        }
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            for attempt in 1..=GONE_ATTEMPTS {
-                match clean_up_opt_out::<K>(&ctx, &key).await {
-                    Ok(()) => return,
-                    Err(error) => {
-                        let delay = reconcile::backoff(attempt, 0);
-                        warn!(object = %key, attempt, error = &error as &dyn std::error::Error, retry_in = ?delay, "cannot check an object that left the watch");
-                        tokio::time::sleep(delay).await;
-                    }
-                }
+    let keys = futures::stream::unfold(gone, |mut rx| async move {
+        let key = rx.recv().await?;
+        Some((key, rx))
+    });
+    let checks = keys.for_each_concurrent(concurrency.max(1), |key| {
+        let span = tracing::info_span!("left_watch", object = %key);
+        check_one_gone::<K>(ctx.clone(), key).instrument(span)
+    });
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = checks => {}
+    }
+}
+
+async fn check_one_gone<K: Fingerprint>(ctx: Arc<Context>, key: ObjectId) {
+    if !ctx.is_leader() {
+        return;
+    }
+    for attempt in 1..=GONE_ATTEMPTS {
+        match clean_up_opt_out::<K>(&ctx, &key).await {
+            Ok(()) => return,
+            Err(error) => {
+                let delay = reconcile::backoff(attempt, 0);
+                warn!(attempt, error = &error as &dyn std::error::Error, retry_in = ?delay, "cannot check an object that left the watch");
+                tokio::time::sleep(delay).await;
             }
-        });
+        }
     }
 }
 

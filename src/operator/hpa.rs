@@ -8,9 +8,9 @@ use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
+use kube::Client;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use crate::core::ignore::scaled::{KIND, SCALABLE, target_of};
 use crate::core::object::ObjectId;
 use crate::operator::http::Readiness;
+use crate::operator::watch_index::WatchIndex;
 
 /// The targets of the HPAs in the cluster, shared by the controllers.
 pub struct Scalers {
@@ -55,9 +56,9 @@ impl Scalers {
         self.synced.subscribe()
     }
 
-    fn replace(&self, by_hpa: &HashMap<(String, String), ObjectId>) {
+    fn replace(&self, by_hpa: &WatchIndex<ObjectId>) {
         let mut targets: HashMap<ObjectId, BTreeSet<String>> = HashMap::new();
-        for ((_, hpa), target) in by_hpa {
+        for ((_, hpa), target) in by_hpa.values() {
             targets
                 .entry(target.clone())
                 .or_default()
@@ -89,7 +90,7 @@ pub async fn run(
     let mut stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .boxed();
-    let mut index = Index::default();
+    let mut index = WatchIndex::default();
     let trigger = |t: &ObjectId| {
         if let Some(tx) = SCALABLE
             .iter()
@@ -122,13 +123,13 @@ pub async fn run(
                 continue;
             }
         };
-        let changed = index.observe(&event);
+        let changed = observe(&mut index, &event);
         let first_sync = !scalers.is_synced() && matches!(event, watcher::Event::InitDone);
         if !changed.is_empty() || first_sync {
-            scalers.replace(&index.by_hpa);
+            scalers.replace(&index);
         }
         if first_sync {
-            info!(kind = KIND, scaled = index.by_hpa.len(), "cache synced");
+            info!(kind = KIND, scaled = index.len(), "cache synced");
             scalers.synced.send_replace(true);
             let _ = synced.send(KIND);
         } else {
@@ -143,60 +144,20 @@ pub async fn run(
     }
 }
 
-/// Each HPA's target, from the watch: what a watch event changes.
-#[derive(Default)]
-struct Index {
-    by_hpa: HashMap<(String, String), ObjectId>,
-    /// Filled during a (re)list; replaces `by_hpa` when it completes.
-    relist: Option<HashMap<(String, String), ObjectId>>,
-}
-
-impl Index {
-    /// Applies `event`; returns the targets whose HPAs changed (sorted, once each). A
-    /// relist is diffed against what was known: HPAs deleted while the watch was down are
-    /// noticed there.
-    fn observe(&mut self, event: &watcher::Event<HorizontalPodAutoscaler>) -> Vec<ObjectId> {
-        let id = |h: &HorizontalPodAutoscaler| (h.namespace().unwrap_or_default(), h.name_any());
-        let mut changed: Vec<ObjectId> = Vec::new();
-        match event {
-            watcher::Event::Apply(hpa) => {
-                let new = target_of(hpa);
-                let old = match &new {
-                    Some(t) => self.by_hpa.insert(id(hpa), t.clone()),
-                    None => self.by_hpa.remove(&id(hpa)),
-                };
-                if old != new {
-                    changed.extend(old.into_iter().chain(new));
-                }
-            }
-            watcher::Event::Delete(hpa) => changed.extend(self.by_hpa.remove(&id(hpa))),
-            watcher::Event::Init => self.relist = Some(HashMap::new()),
-            watcher::Event::InitApply(hpa) => {
-                if let Some(t) = target_of(hpa) {
-                    self.relist
-                        .get_or_insert_with(HashMap::new)
-                        .insert(id(hpa), t);
-                }
-            }
-            watcher::Event::InitDone => {
-                let fresh = self.relist.take().unwrap_or_default();
-                for (hpa, t) in &fresh {
-                    if self.by_hpa.get(hpa) != Some(t) {
-                        changed.push(t.clone());
-                    }
-                }
-                for (hpa, t) in &self.by_hpa {
-                    if fresh.get(hpa) != Some(t) {
-                        changed.push(t.clone());
-                    }
-                }
-                self.by_hpa = fresh;
-            }
-        }
-        changed.sort();
-        changed.dedup();
-        changed
-    }
+/// Applies `event` to the index of each HPA's target; returns the targets whose HPAs came,
+/// went or changed target (old and new, sorted, once each). A status update changes none.
+fn observe(
+    index: &mut WatchIndex<ObjectId>,
+    event: &watcher::Event<HorizontalPodAutoscaler>,
+) -> Vec<ObjectId> {
+    let mut targets: Vec<ObjectId> = index
+        .observe(event, target_of)
+        .into_iter()
+        .flat_map(|c| c.old.into_iter().chain(c.new))
+        .collect();
+    targets.sort();
+    targets.dedup();
+    targets
 }
 
 #[cfg(test)]
@@ -224,32 +185,32 @@ mod tests {
     #[test]
     fn the_index_reports_every_target_whose_hpa_changed() {
         use watcher::Event;
-        let mut index = Index::default();
-        assert!(index.observe(&Event::Init).is_empty());
-        assert!(index.observe(&Event::InitApply(hpa("a", "web"))).is_empty());
-        assert!(index.observe(&Event::InitApply(hpa("b", "api"))).is_empty());
+        let mut index = WatchIndex::default();
+        assert!(observe(&mut index, &Event::Init).is_empty());
+        assert!(observe(&mut index, &Event::InitApply(hpa("a", "web"))).is_empty());
+        assert!(observe(&mut index, &Event::InitApply(hpa("b", "api"))).is_empty());
         assert_eq!(
-            index.observe(&Event::InitDone),
+            observe(&mut index, &Event::InitDone),
             [deployment("api"), deployment("web")]
         );
         // A status update: same target, nothing to re-decide.
-        assert!(index.observe(&Event::Apply(hpa("a", "web"))).is_empty());
+        assert!(observe(&mut index, &Event::Apply(hpa("a", "web"))).is_empty());
         // Retargeted: both the old and the new target.
         assert_eq!(
-            index.observe(&Event::Apply(hpa("a", "other"))),
+            observe(&mut index, &Event::Apply(hpa("a", "other"))),
             [deployment("other"), deployment("web")]
         );
         assert_eq!(
-            index.observe(&Event::Delete(hpa("a", "other"))),
+            observe(&mut index, &Event::Delete(hpa("a", "other"))),
             [deployment("other")]
         );
         // A relist after the watch was down: `b` was deleted meanwhile, `c` created.
-        index.observe(&Event::Init);
-        index.observe(&Event::InitApply(hpa("c", "new")));
+        observe(&mut index, &Event::Init);
+        observe(&mut index, &Event::InitApply(hpa("c", "new")));
         assert_eq!(
-            index.observe(&Event::InitDone),
+            observe(&mut index, &Event::InitDone),
             [deployment("api"), deployment("new")]
         );
-        assert_eq!(index.by_hpa.len(), 1);
+        assert_eq!(index.len(), 1);
     }
 }

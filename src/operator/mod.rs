@@ -7,6 +7,8 @@ pub(crate) mod hpa;
 pub(crate) mod http;
 pub(crate) mod leader;
 pub(crate) mod metrics;
+pub(crate) mod plan;
 pub(crate) mod reconcile;
 pub mod run;
 pub(crate) mod summary;
+pub(crate) mod watch_index;

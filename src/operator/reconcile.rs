@@ -16,21 +16,23 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::core::contract;
-use crate::core::contract::EventType;
 use crate::core::explain;
 use crate::core::explain::diff;
 use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ignore::{self, Rule};
 use crate::core::object::ObjectId;
 use crate::core::text;
-use crate::core::verdict::{self, Verdict};
+use crate::core::verdict::Verdict;
 use crate::operator::hpa::Scalers;
 use crate::operator::metrics::Metrics;
+use crate::operator::plan::{self, PlannedEvent, Situation};
 use crate::operator::summary::Cached;
 
 /// First retry delay after a transient error; doubles per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How many API timeouts a forgotten object's tombstone outlives it.
+const TOMBSTONE_TIMEOUTS: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -95,6 +97,17 @@ pub struct Context {
     verdicts: Mutex<HashMap<ObjectId, Verdict>>,
     /// Consecutive transient failures per object, for exponential backoff.
     failures: Mutex<HashMap<ObjectId, u32>>,
+    /// Objects forgotten (deleted or opted out), with the epoch and time they left: a
+    /// reconcile that started before cannot bring their series back.
+    forgotten: Mutex<Forgotten>,
+}
+
+/// Tombstones of forgotten objects. The epoch counts forgets; a reconcile notes it when it
+/// starts.
+#[derive(Default)]
+struct Forgotten {
+    epoch: u64,
+    at: HashMap<ObjectId, (u64, std::time::Instant)>,
 }
 
 /// The reconciler's tunables, from the command line.
@@ -135,6 +148,7 @@ impl Context {
                 .then(|| Arc::new(Scalers::default())),
             verdicts: Mutex::default(),
             failures: Mutex::default(),
+            forgotten: Mutex::default(),
         }
     }
 
@@ -159,11 +173,28 @@ impl Context {
         *self.leader.borrow()
     }
 
-    /// Records `verdict` for `key`, keeping the per-object metrics in step; returns the
-    /// verdict reported before, if this process knew one.
-    fn remember(&self, key: &ObjectId, verdict: Verdict) -> Option<Verdict> {
+    /// The epoch a reconcile starts in, for [`Context::remember`].
+    pub fn epoch(&self) -> u64 {
+        lock(&self.forgotten).epoch
+    }
+
+    /// The verdict this process last reported for `key`.
+    pub fn previous(&self, key: &ObjectId) -> Option<Verdict> {
+        lock(&self.verdicts).get(key).cloned()
+    }
+
+    /// Records `verdict` for `key`, keeping the per-object metrics in step — unless the
+    /// object was forgotten after `started` (the epoch the reconcile began in): a reconcile
+    /// racing the object's deletion must not bring its series back.
+    pub fn remember(&self, key: &ObjectId, verdict: Verdict, started: u64) {
+        // One lock order everywhere: forgotten, then verdicts.
+        let forgotten = lock(&self.forgotten);
+        if forgotten.at.get(key).is_some_and(|(e, _)| *e > started) {
+            return;
+        }
         let drifted = verdict == Verdict::Drifted;
         let previous = lock(&self.verdicts).insert(key.clone(), verdict);
+        drop(forgotten);
         let was_drifted = previous.as_ref() == Some(&Verdict::Drifted);
         let labels = [key.kind.as_str(), key.namespace.as_str(), key.name.as_str()];
         if drifted && !was_drifted {
@@ -182,12 +213,23 @@ impl Context {
                 .dec();
             let _ = self.metrics.resource_drifted.remove_label_values(&labels);
         }
-        previous
     }
 
-    /// Forgets an object that was deleted or opted out: its series are dropped.
+    /// Forgets an object that was deleted or opted out: its series are dropped, and no
+    /// reconcile already under way can bring them back.
     pub fn forget(&self, key: &ObjectId) {
+        let mut forgotten = lock(&self.forgotten);
+        forgotten.epoch += 1;
+        let epoch = forgotten.epoch;
+        let now = std::time::Instant::now();
+        // A reconcile lasts a few API calls at most; older tombstones guard nothing.
+        let keep = self.api_timeout.saturating_mul(TOMBSTONE_TIMEOUTS);
+        forgotten
+            .at
+            .retain(|_, (_, t)| now.duration_since(*t) < keep);
+        forgotten.at.insert(key.clone(), (epoch, now));
         let previous = lock(&self.verdicts).remove(key);
+        drop(forgotten);
         lock(&self.failures).remove(key);
         if previous == Some(Verdict::Drifted) {
             self.metrics
@@ -200,6 +242,11 @@ impl Context {
                 key.name.as_str(),
             ]);
         }
+    }
+
+    /// Whether `key` was forgotten recently (its failures are not counted).
+    fn was_forgotten(&self, key: &ObjectId) -> bool {
+        lock(&self.forgotten).at.contains_key(key)
     }
 
     pub fn api_error(&self, kind: &str, verb: &str) {
@@ -283,108 +330,95 @@ pub async fn reconcile<K: Fingerprint>(
         .reconcile_duration_seconds
         .with_label_values(&[key.kind.as_str()])
         .start_timer();
-    // Standbys keep their caches warm but decide nothing; they are re-triggered on election.
-    if !ctx.is_leader() {
-        return Ok(Action::await_change());
-    }
-    if !obj.opted_in {
-        return Ok(Action::await_change());
-    }
-    // Until the HPAs are listed, `replicas` cannot be judged: wait for the list, which
-    // re-triggers every object.
-    if ctx.scalers.as_ref().is_some_and(|s| !s.is_synced()) {
-        return Ok(Action::await_change());
-    }
+    let started = ctx.epoch();
     let scaled_by = match (&ctx.scalers, &obj.scaled) {
         (Some(scalers), Some(_)) => scalers.scaler_of(&key.kind, &key.namespace, &key.name),
         _ => None,
     };
-    let view = obj
-        .view(scaled_by.is_some())
-        .map_err(|reason| Error::Fingerprint {
+    let previous = ctx.previous(&key);
+    let situation = Situation {
+        leader: ctx.is_leader(),
+        hpas_listed: ctx.scalers.as_ref().is_none_or(|s| s.is_synced()),
+        scaled_by: scaled_by.as_deref(),
+        previous: previous.as_ref(),
+    };
+    let plan =
+        plan::plan(obj.as_ref(), &situation, now_rfc3339).map_err(|reason| Error::Fingerprint {
             object: key.to_string(),
-            reason: reason.to_owned(),
+            reason,
         })?;
-    let live = view.hash.as_str();
-    let annotations = &obj.annotations();
-    let verdict = verdict::decide(
-        annotations.get(contract::SPEC_HASH).map(String::as_str),
-        live,
-        view.record_agrees,
-    );
-    let mut patch = verdict::annotation_patch(annotations, &verdict, live, now_rfc3339);
-    let ignored = ignored_list(obj.ignored.as_deref(), scaled_by.is_some());
-    if annotations.get(contract::IGNORED) != ignored.as_ref() {
+    let Some(mut plan) = plan else {
+        return Ok(Action::await_change());
+    };
+    if plan.ignored_changed {
         info!(
-            ignored = ignored.as_deref().unwrap_or(""),
+            ignored = plan
+                .patch
+                .get(contract::IGNORED)
+                .cloned()
+                .flatten()
+                .as_deref()
+                .unwrap_or(""),
             hpa = scaled_by.as_deref().unwrap_or(""),
             "ignore rules in effect changed"
         );
-        patch.insert(contract::IGNORED, ignored);
     }
-    // Bounded when parsed (ignore::Parsed::invalid_note).
-    let invalid = obj.invalid_rules.as_deref().map(str::to_owned);
-    let invalid_is_news =
-        invalid.is_some() && annotations.get(contract::IGNORE_INVALID) != invalid.as_ref();
-    if annotations.get(contract::IGNORE_INVALID) != invalid.as_ref() {
-        patch.insert(contract::IGNORE_INVALID, invalid.clone());
+    if plan.explain
+        && let Some((summary, why)) = explain(
+            &ctx,
+            &key,
+            obj.as_ref(),
+            &plan.live_hash,
+            scaled_by.is_some(),
+        )
+        .await
+    {
+        if obj.annotations().get(contract::DRIFT_SUMMARY) != Some(&summary) {
+            plan.patch.insert(contract::DRIFT_SUMMARY, Some(summary));
+        }
+        for event in &mut plan.events {
+            if event.reason == contract::reason::DRIFT_DETECTED && !why.is_empty() {
+                event.note = format!("{}: {why}", event.note);
+            }
+        }
     }
-    let explanation = explain_and_record(
-        &ctx,
-        obj.as_ref(),
-        &key,
-        annotations,
-        &verdict,
-        (live, scaled_by.is_some()),
-        &mut patch,
-    )
-    .await?;
-    if !patch.is_empty() {
-        // Leadership may have moved while we computed: never write without it.
+    // Events go before the patch that records the verdict: a stop between the two leaves
+    // the old verdict on the object, so the next leader decides — and sends — again. At
+    // least once, at most one duplicate per crash; never a verdict without its event.
+    for event in &plan.events {
         if !ctx.is_leader() {
             return Ok(Action::await_change());
         }
-        if !ctx.patch_annotations::<K>(&key, &patch).await? {
-            debug!("object is gone; nothing to report");
-            return Ok(Action::await_change());
+        if event.reason == contract::reason::INVALID_IGNORE_RULE {
+            warn!(invalid = %event.note, "invalid ignore rules; the others apply");
+        } else {
+            info!(reason = event.reason, verdict = plan.verdict.label(), live_hash = %plan.live_hash, "verdict changed");
         }
-        debug!(changed = ?patch.keys().collect::<Vec<_>>(), "annotations patched");
-    }
-    if let Some(note) = invalid.filter(|_| invalid_is_news) {
-        warn!(invalid = %note, "invalid ignore rules; the others apply");
-        let note = format!("{}: {note}; the other rules apply", contract::IGNORE);
-        publish(
-            &ctx,
-            obj.as_ref(),
-            &key,
-            contract::reason::INVALID_IGNORE_RULE,
-            EventType::Warning,
-            note,
-        )
-        .await;
-    }
-    let previous = ctx.remember(&key, verdict.clone());
-    if let Some((reason, kind, note)) = verdict::event_for(
-        &verdict,
-        previous.as_ref(),
-        annotations.get(contract::DRIFTED).map(String::as_str),
-    ) {
-        info!(reason, verdict = verdict.label(), live_hash = %live, "verdict changed");
-        if reason == contract::reason::DRIFT_DETECTED {
+        if event.reason == contract::reason::DRIFT_DETECTED {
             ctx.metrics
                 .drift_detected_total
                 .with_label_values(&[key.kind.as_str()])
                 .inc();
         }
-        let note = match (&explanation, reason) {
-            (Some(why), contract::reason::DRIFT_DETECTED) => format!("{note}: {why}"),
-            _ => note,
-        };
-        publish(&ctx, obj.as_ref(), &key, reason, kind, note).await;
+        publish(&ctx, obj.as_ref(), &key, event).await;
+    }
+    // Remembered before patching: a failed patch is retried without a second event.
+    ctx.remember(&key, plan.verdict.clone(), started);
+    if !plan.patch.is_empty() {
+        // Leadership may have moved while we computed: never write without it.
+        if !ctx.is_leader() {
+            return Ok(Action::await_change());
+        }
+        if !ctx.patch_annotations::<K>(&key, &plan.patch).await? {
+            debug!("object is gone; nothing to report");
+            ctx.forget(&key);
+            return Ok(Action::await_change());
+        }
+        debug!(changed = ?plan.patch.keys().collect::<Vec<_>>(), "annotations patched");
     }
     ctx.metrics
         .reconcile_total
-        .with_label_values(&[key.kind.as_str(), verdict.label()])
+        .with_label_values(&[key.kind.as_str(), plan.verdict.label()])
         .inc();
     lock(&ctx.failures).remove(&key);
     Ok(Action::requeue(ctx.resync_period))
@@ -393,42 +427,27 @@ pub async fn reconcile<K: Fingerprint>(
 /// Longest drift summary kept in the annotation; events.k8s.io notes hold 1 KiB in all.
 const SUMMARY_LIMIT: usize = 900;
 
-/// Adds to `patch` the baseline record prepared at cache time (an in-sync object whose
-/// record is stale), and what needs the full object: the drift summary (what changed, who
-/// changed it) when the object enters or changes drift — one GET, only then, never at
-/// steady state. Returns the explanation for the event. Failing to explain never blocks
-/// the verdict.
-async fn explain_and_record<K: Fingerprint>(
+/// What drifted and who changed it, from the full object (one GET): the summary for the
+/// annotation and the explanation for the event (empty when nothing can be said beyond the
+/// summary). `None` when the object cannot be fetched or has changed again since it was
+/// cached (its own watch event follows). Failing to explain never blocks the verdict.
+async fn explain<K: Fingerprint>(
     ctx: &Context,
-    obj: &Cached<K>,
     key: &ObjectId,
-    annotations: &BTreeMap<String, String>,
-    verdict: &Verdict,
-    (live, scaled): (&str, bool),
-    patch: &mut BTreeMap<&'static str, Option<String>>,
-) -> Result<Option<String>, Error> {
-    if *verdict == Verdict::InSync
-        && ctx.is_leader()
-        && let Some(record) = &obj.pending_record
-    {
-        patch.insert(contract::BASELINE, Some(record.to_string()));
-    }
-    let explain = *verdict == Verdict::Drifted
-        && (annotations.get(contract::LIVE_HASH).map(String::as_str) != Some(live)
-            || !annotations.contains_key(contract::DRIFT_SUMMARY));
-    if !explain || !ctx.is_leader() {
-        return Ok(None);
-    }
+    obj: &Cached<K>,
+    live: &str,
+    scaled: bool,
+) -> Option<(String, String)> {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let full = match ctx.call(key, "get", api.get(&key.name)).await {
         Ok(Some(full)) => full,
-        Ok(None) => return Ok(None),
+        Ok(None) => return None,
         Err(error) => {
             warn!(
                 error = &error as &dyn std::error::Error,
                 "cannot fetch the object to explain its drift"
             );
-            return Ok(None);
+            return None;
         }
     };
     // The same rules as the cached summary, so that the hashes meet.
@@ -439,18 +458,13 @@ async fn explain_and_record<K: Fingerprint>(
         scaled,
     )
     .rules;
-    // The fetched object may be newer than the cached one; its own watch event follows.
-    let Ok(mut spec) = fingerprint::spec_value(&full) else {
-        return Ok(None);
-    };
+    let mut spec = fingerprint::spec_value(&full).ok()?;
     ignore::apply(&mut spec, &rules);
-    let Ok(hash) = fingerprint::hash_spec(&key.kind, &spec) else {
-        return Ok(None);
-    };
-    if hash != live {
-        return Ok(None);
+    if fingerprint::hash_spec(&key.kind, &spec).ok()? != live {
+        return None;
     }
-    let spec_hash = annotations
+    let spec_hash = obj
+        .annotations()
         .get(contract::SPEC_HASH)
         .map(|s| s.trim().to_ascii_lowercase())
         .unwrap_or_default();
@@ -476,21 +490,10 @@ async fn explain_and_record<K: Fingerprint>(
             String::new(),
         ),
     };
-    let summary = text::bounded(&summary, SUMMARY_LIMIT);
-    if annotations.get(contract::DRIFT_SUMMARY) != Some(&summary) {
-        patch.insert(contract::DRIFT_SUMMARY, Some(summary));
-    }
-    Ok((!why.is_empty()).then(|| text::bounded(&why, SUMMARY_LIMIT)))
-}
-
-/// The `tfdrift.jin.dev/ignored` value: the rules that changed the live fingerprint, and
-/// `replicas` when an HPA scales the object.
-fn ignored_list(rules: Option<&str>, scaled: bool) -> Option<String> {
-    match (rules, scaled) {
-        (Some(r), true) => Some(format!("{r},replicas")),
-        (None, true) => Some("replicas".to_owned()),
-        (r, false) => r.map(str::to_owned),
-    }
+    Some((
+        text::bounded(&summary, SUMMARY_LIMIT),
+        text::bounded(&why, SUMMARY_LIMIT),
+    ))
 }
 
 /// Publishes an event. A failure is logged and counted, not retried: the annotations
@@ -499,13 +502,16 @@ async fn publish<K: Fingerprint>(
     ctx: &Context,
     obj: &Cached<K>,
     key: &ObjectId,
-    reason: &str,
-    type_: EventType,
-    note: String,
+    event: &PlannedEvent,
 ) {
-    let publish = ctx
-        .events
-        .publish(obj.object_ref(&()), type_, reason, "DriftCheck", &note);
+    let reason = event.reason;
+    let publish = ctx.events.publish(
+        obj.object_ref(&()),
+        event.type_,
+        reason,
+        "DriftCheck",
+        &event.note,
+    );
     match tokio::time::timeout(ctx.api_timeout, publish).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
@@ -531,6 +537,11 @@ pub fn error_policy<K: Fingerprint>(
         .reconcile_total
         .with_label_values(&[key.kind.as_str(), "error"])
         .inc();
+    // A reconcile of an object deleted meanwhile: no failure to keep (a new object of the
+    // same name is still looked at again at the next resync).
+    if ctx.was_forgotten(&key) {
+        return Action::requeue(ctx.resync_period);
+    }
     if error.is_permanent() {
         warn!(object = %key, reason = error.reason(), error = error as &dyn std::error::Error, "reconcile failed; waiting for a change");
         return Action::requeue(ctx.resync_period);

@@ -11,7 +11,7 @@ use kube::{Client, Config};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::cli::args::{LogFormat, RunArgs, WatchedKind};
 use crate::core::contract;
@@ -120,16 +120,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics_listener = http::bind(args.metrics_bind_address).await?;
     let probe_listener = http::bind(args.health_probe_bind_address).await?;
     info!(metrics = %args.metrics_bind_address, probes = %args.health_probe_bind_address, "serving");
-    tasks.spawn(serve(
-        metrics_listener,
-        http::metrics_router(metrics.clone()),
-        shutdown.clone(),
-    ));
-    tasks.spawn(serve(
-        probe_listener,
-        http::probe_router(readiness.clone()),
-        shutdown.clone(),
-    ));
+    tasks.spawn(
+        serve(
+            metrics_listener,
+            http::metrics_router(metrics.clone()),
+            shutdown.clone(),
+        )
+        .instrument(info_span!("metrics_server")),
+    );
+    tasks.spawn(
+        serve(
+            probe_listener,
+            http::probe_router(readiness.clone()),
+            shutdown.clone(),
+        )
+        .instrument(info_span!("probe_server")),
+    );
 
     let (leader_tx, leader_rx) = watch::channel(!args.leader_elect);
     if args.leader_elect {
@@ -144,20 +150,26 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let manager = leader::manager(client.clone(), &params).await?;
         info!(%lease, %identity, "campaigning for leadership");
         let (m, s) = (metrics.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            leader::run(manager, lease, leader_tx, m, s)
-                .await
-                .map_err(Into::into)
-        });
+        tasks.spawn(
+            async move {
+                leader::run(manager, lease, leader_tx, m, s)
+                    .await
+                    .map_err(Into::into)
+            }
+            .instrument(info_span!("leader_election")),
+        );
     } else {
         metrics.leader.set(1);
         // Keep the sender alive until shutdown: a dropped sender would end the channel.
         let s = shutdown.clone();
-        tasks.spawn(async move {
-            s.cancelled().await;
-            drop(leader_tx);
-            Ok(())
-        });
+        tasks.spawn(
+            async move {
+                s.cancelled().await;
+                drop(leader_tx);
+                Ok(())
+            }
+            .instrument(info_span!("leader_without_election")),
+        );
     }
 
     let kinds: Vec<WatchedKind> = if args.kinds.is_empty() {
@@ -211,7 +223,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         macro_rules! spawn_kind {
             ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
                 match kind {
-                    $(WatchedKind::$variant => tasks.spawn(run_kind::<$ty>(ctx, opts, tx, s)),)*
+                    $(WatchedKind::$variant => tasks.spawn(
+                        run_kind::<$ty>(ctx, opts, tx, s).instrument(info_span!("controller", kind = $kind)),
+                    ),)*
                 }
             };
         }
@@ -222,40 +236,52 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let (client, namespace, readiness) =
             (client.clone(), args.namespace.clone(), readiness.clone());
         let (tx, s) = (synced_tx.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            crate::operator::hpa::run(
-                client,
-                namespace,
-                scalers,
-                hpa_triggers,
-                readiness,
-                tx,
-                s.clone(),
-            )
-            .await;
-            if s.is_cancelled() {
-                Ok(())
-            } else {
-                anyhow::bail!("the HorizontalPodAutoscaler watch stopped unexpectedly")
+        tasks.spawn(
+            async move {
+                crate::operator::hpa::run(
+                    client,
+                    namespace,
+                    scalers,
+                    hpa_triggers,
+                    readiness,
+                    tx,
+                    s.clone(),
+                )
+                .await;
+                if s.is_cancelled() {
+                    Ok(())
+                } else {
+                    anyhow::bail!("the HorizontalPodAutoscaler watch stopped unexpectedly")
+                }
             }
-        });
+            .instrument(info_span!("hpa_watch")),
+        );
     }
     drop(synced_tx);
     info!(kinds = ?kinds, namespace = args.namespace.as_deref().unwrap_or("(all)"), resync = ?args.resync_period, leader_elect = args.leader_elect, hpa_aware = ctx.scalers.is_some(), "controllers started");
-    tasks.spawn(track_readiness(
-        readiness,
-        watches,
-        synced_rx,
-        leader_rx,
-        args.leader_elect,
-        shutdown.clone(),
-    ));
+    tasks.spawn(
+        track_readiness(
+            readiness,
+            watches,
+            synced_rx,
+            leader_rx,
+            args.leader_elect,
+            shutdown.clone(),
+        )
+        .instrument(info_span!("readiness")),
+    );
 
     let s = shutdown.clone();
-    tokio::spawn(async move {
-        signal().await;
-        s.cancel();
-    });
+    tasks.spawn(
+        async move {
+            tokio::select! {
+                _ = signal() => s.cancel(),
+                _ = s.cancelled() => {}
+            }
+            Ok(())
+        }
+        .instrument(info_span!("signals")),
+    );
 
     // The first task to end (an error, or everything winding down on shutdown) decides.
     let mut failure: Option<anyhow::Error> = None;
