@@ -577,6 +577,11 @@ fn jitter_seed(key: &ObjectId, n: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operator::http::Readiness;
+    use crate::operator::summary::Options;
+    use http::{Method, Request, Response, StatusCode};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::client::Body;
 
     #[test]
     fn backoff_doubles_and_caps() {
@@ -585,5 +590,293 @@ mod tests {
         assert_eq!(backoff(30, 0), MAX_BACKOFF);
         assert!(backoff(30, u64::MAX) <= MAX_BACKOFF + MAX_BACKOFF / 4);
         assert!(backoff(u32::MAX, 7) <= MAX_BACKOFF + MAX_BACKOFF / 4);
+    }
+
+    // The executor against a mocked HTTP layer: only the call sequence is checked here;
+    // behaviour is tested on the real API server (tests/integration/).
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+    const OTHER: &str = "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn fixture() -> Deployment {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/kube-apiserver-v1.20.2/deploy-minimal/live.json"
+        );
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn with_annotations(pairs: &[(&str, &str)]) -> Deployment {
+        let mut d = fixture();
+        let ann = d.metadata.annotations.get_or_insert_with(Default::default);
+        for (k, v) in pairs {
+            ann.insert((*k).into(), (*v).into());
+        }
+        d
+    }
+
+    fn cached(d: Deployment) -> Arc<Cached<Deployment>> {
+        Arc::new(Cached::new(d, &Options::default()))
+    }
+
+    fn live_hash() -> String {
+        cached(fixture()).view(false).unwrap().hash.clone()
+    }
+
+    fn context(leader: bool) -> (Arc<Context>, Handle, watch::Sender<bool>) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let (tx, rx) = watch::channel(leader);
+        let events =
+            crate::operator::events::Publisher::new(client.clone(), contract::REPORTER, "test");
+        let ctx = Context::new(
+            client,
+            Metrics::new().unwrap(),
+            events,
+            rx,
+            Readiness::default(),
+            Settings {
+                resync_period: Duration::from_secs(600),
+                api_timeout: Duration::from_secs(10),
+                record_baseline: false,
+                ignore: ignore::Defaults::new(&[], &[], false).unwrap(),
+            },
+        );
+        (Arc::new(ctx), handle, tx)
+    }
+
+    /// One request as the mock saw it: method, path and body.
+    struct Seen {
+        method: Method,
+        path: String,
+        body: serde_json::Value,
+    }
+
+    async fn next(
+        handle: &mut Handle,
+    ) -> Option<(Seen, tower_test::mock::SendResponse<Response<Body>>)> {
+        let (request, send) = handle.next_request().await?;
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let bytes = http_body_util::BodyExt::collect(request.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Some((Seen { method, path, body }, send))
+    }
+
+    fn respond(
+        send: tower_test::mock::SendResponse<Response<Body>>,
+        status: StatusCode,
+        body: serde_json::Value,
+    ) {
+        send.send_response(
+            Response::builder()
+                .status(status)
+                .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap(),
+        );
+    }
+
+    fn not_found() -> serde_json::Value {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"})
+    }
+
+    fn metadata_of(d: &Deployment) -> serde_json::Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": d.metadata})
+    }
+
+    /// Answers the drift sequence: GET → the object, event → echoed, PATCH → `patch`.
+    async fn answer_drift(handle: &mut Handle, d: &Deployment, patch: StatusCode) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        while let Some((request, send)) = next(handle).await {
+            match request.method {
+                Method::GET => respond(send, StatusCode::OK, serde_json::to_value(d).unwrap()),
+                Method::POST => respond(send, StatusCode::CREATED, request.body.clone()),
+                Method::PATCH if patch == StatusCode::OK => {
+                    respond(send, StatusCode::OK, metadata_of(d))
+                }
+                Method::PATCH => respond(send, patch, not_found()),
+                other => panic!("unexpected {other} {}", request.path),
+            }
+            seen.push(request);
+        }
+        seen
+    }
+
+    fn key() -> ObjectId {
+        ObjectId::new("Deployment", "fixtures", "deploy-minimal")
+    }
+
+    fn drifted_series(ctx: &Context) -> bool {
+        ctx.metrics
+            .render()
+            .lines()
+            .any(|l| l.starts_with("tfdrift_resource_drifted{"))
+    }
+
+    #[tokio::test]
+    async fn in_sync_at_steady_state_makes_no_api_call() {
+        let live = live_hash();
+        let obj = cached(with_annotations(&[
+            (contract::SPEC_HASH, &live),
+            (contract::DRIFTED, "false"),
+            (contract::LIVE_HASH, &live),
+        ]));
+        let (ctx, mut handle, _leader) = context(true);
+        reconcile(obj, ctx.clone()).await.unwrap();
+        drop(ctx);
+        assert!(
+            next(&mut handle).await.is_none(),
+            "an API call at steady state"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_standby_makes_no_api_call() {
+        let obj = cached(with_annotations(&[(contract::SPEC_HASH, OTHER)]));
+        let (ctx, mut handle, _leader) = context(false);
+        reconcile(obj, ctx.clone()).await.unwrap();
+        assert_eq!(ctx.previous(&key()), None);
+        drop(ctx);
+        assert!(next(&mut handle).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn drift_is_fetched_reported_then_recorded() {
+        let d = with_annotations(&[(contract::SPEC_HASH, OTHER)]);
+        let (ctx, mut handle, _leader) = context(true);
+        let verifier =
+            tokio::spawn(async move { answer_drift(&mut handle, &d, StatusCode::OK).await });
+        reconcile(
+            cached(with_annotations(&[(contract::SPEC_HASH, OTHER)])),
+            ctx.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ctx.previous(&key()), Some(Verdict::Drifted));
+        assert!(drifted_series(&ctx));
+        drop(ctx);
+        let seen = verifier.await.unwrap();
+        let calls: Vec<_> = seen.iter().map(|s| s.method.clone()).collect();
+        assert_eq!(calls, [Method::GET, Method::POST, Method::PATCH]);
+        assert_eq!(
+            seen[0].path,
+            "/apis/apps/v1/namespaces/fixtures/deployments/deploy-minimal"
+        );
+        assert_eq!(
+            seen[1].path,
+            "/apis/events.k8s.io/v1/namespaces/fixtures/events"
+        );
+        assert_eq!(seen[1].body["reason"], "DriftDetected");
+        assert_eq!(
+            seen[2].body["metadata"]["annotations"][contract::DRIFTED],
+            "true"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_404_on_patch_leaves_nothing_remembered() {
+        let d = with_annotations(&[(contract::SPEC_HASH, OTHER)]);
+        let (ctx, mut handle, _leader) = context(true);
+        let verifier =
+            tokio::spawn(async move { answer_drift(&mut handle, &d, StatusCode::NOT_FOUND).await });
+        reconcile(
+            cached(with_annotations(&[(contract::SPEC_HASH, OTHER)])),
+            ctx.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ctx.previous(&key()), None);
+        assert!(!drifted_series(&ctx), "a series for a deleted object");
+        drop(ctx);
+        assert_eq!(
+            verifier.await.unwrap().last().map(|s| s.method.clone()),
+            Some(Method::PATCH)
+        );
+    }
+
+    /// The operator killed between the DriftDetected event and the PATCH that records it:
+    /// the object still says it is not drifted, so the next process sends the event again
+    /// — one duplicate for one crash, never a drift without its event.
+    #[tokio::test]
+    async fn killed_before_recording_a_drift_the_next_process_reports_it_again() {
+        let annotations = [(contract::SPEC_HASH, OTHER), (contract::DRIFTED, "false")];
+        let d = with_annotations(&annotations);
+        let (ctx, mut handle, _leader) = context(true);
+        let running = tokio::spawn(reconcile(cached(d.clone()), ctx));
+        let mut first = Vec::new();
+        while let Some((request, send)) = next(&mut handle).await {
+            let method = request.method.clone();
+            first.push(request);
+            match method {
+                Method::GET => respond(send, StatusCode::OK, serde_json::to_value(&d).unwrap()),
+                Method::POST => respond(
+                    send,
+                    StatusCode::CREATED,
+                    first.last().unwrap().body.clone(),
+                ),
+                // The PATCH is in flight: the process dies here.
+                _ => {
+                    running.abort();
+                    break;
+                }
+            }
+        }
+        assert!(running.await.unwrap_err().is_cancelled());
+        let first: Vec<_> = first
+            .iter()
+            .map(|s| (s.method.clone(), s.body["reason"].clone()))
+            .collect();
+        assert_eq!(first[1], (Method::POST, json!("DriftDetected")));
+        assert_eq!(first[2].0, Method::PATCH);
+
+        // The restarted operator sees the object as the lost PATCH left it.
+        let (ctx, mut handle, _leader) = context(true);
+        let d2 = d.clone();
+        let verifier =
+            tokio::spawn(async move { answer_drift(&mut handle, &d2, StatusCode::OK).await });
+        reconcile(cached(d), ctx.clone()).await.unwrap();
+        drop(ctx);
+        let again = verifier.await.unwrap();
+        let events: Vec<_> = again.iter().filter(|s| s.method == Method::POST).collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].body["reason"], "DriftDetected");
+    }
+
+    /// An object deleted while its reconcile is in flight: the reconcile finishes, but
+    /// the series it would record do not come back.
+    #[tokio::test]
+    async fn forget_during_a_reconcile_keeps_the_series_gone() {
+        let d = with_annotations(&[(contract::SPEC_HASH, OTHER)]);
+        let (ctx, mut handle, _leader) = context(true);
+        let running = tokio::spawn(reconcile(cached(d.clone()), ctx.clone()));
+        while let Some((request, send)) = next(&mut handle).await {
+            match request.method {
+                Method::GET => respond(send, StatusCode::OK, serde_json::to_value(&d).unwrap()),
+                Method::POST => {
+                    // The watch sees the deletion now.
+                    ctx.forget(&key());
+                    respond(send, StatusCode::CREATED, request.body.clone());
+                }
+                _ => {
+                    respond(send, StatusCode::OK, metadata_of(&d));
+                    break;
+                }
+            }
+        }
+        running.await.unwrap().unwrap();
+        assert_eq!(ctx.previous(&key()), None);
+        assert!(!drifted_series(&ctx), "a deleted object's series came back");
+        // A failure of that reconcile is not kept either.
+        let error = Error::Timeout {
+            verb: "patch",
+            object: key().to_string(),
+            timeout: Duration::from_secs(1),
+        };
+        error_policy(cached(d), &error, ctx.clone());
+        assert!(lock(&ctx.failures).is_empty());
     }
 }
