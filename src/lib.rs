@@ -8,6 +8,17 @@
 //! - [`operator`]: the runtime — watches, reconcile, events, metrics, leader election, probes.
 //! - [`cli`]: the command line — arguments, `tfdrift hash`, manifest reading.
 
+#![deny(unsafe_code)]
+#![warn(
+    rust_2018_idioms,
+    unused_qualifications,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::dbg_macro,
+    clippy::todo
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cli;
 pub mod core;
 pub mod intent;

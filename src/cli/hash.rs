@@ -102,7 +102,7 @@ impl Ignore {
     /// scale.
     pub fn with_hpas<'v>(defaults: Defaults, hpas: impl Iterator<Item = &'v Value>) -> Self {
         let scaled = if defaults.hpa_replicas {
-            hpas.filter_map(crate::core::ignore::scaled::target_of_manifest)
+            hpas.filter_map(ignore::scaled::target_of_manifest)
                 .collect()
         } else {
             HashSet::new()
@@ -218,7 +218,7 @@ fn hash_each(
                     .get("apiVersion")
                     .and_then(Value::as_str)
                     .unwrap_or("?");
-                let why = match crate::core::ignore::scaled::target_of_manifest(&doc.value) {
+                let why = match ignore::scaled::target_of_manifest(&doc.value) {
                     Some(t) if rules.hpa_replicas => format!(
                         "not fingerprinted; {}/{}'s replicas is left out of its hash",
                         t.kind, t.name

@@ -212,7 +212,9 @@ mod tests {
 
     #[test]
     fn json_list_is_flattened() {
-        let m = Manifests::parse(br#"{"kind":"List","apiVersion":"v1","items":[{"kind":"ConfigMap"},{"kind":"Service"}]}"#).unwrap();
+        let list = br#"{"kind":"List","apiVersion":"v1",
+            "items":[{"kind":"ConfigMap"},{"kind":"Service"}]}"#;
+        let m = Manifests::parse(list).unwrap();
         let objs = m.objects().unwrap();
         assert_eq!(objs.len(), 2);
         assert_eq!(objs[1].position(), "document 1, item 2");

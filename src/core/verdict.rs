@@ -144,7 +144,11 @@ pub fn event_for(
         Verdict::BaselineMissing => (
             contract::reason::BASELINE_MISSING,
             EventType::Warning,
-            "opted in but has no tfdrift.jin.dev/spec-hash annotation; compute it with `tfdrift hash`".to_owned(),
+            concat!(
+                "opted in but has no tfdrift.jin.dev/spec-hash annotation; ",
+                "compute it with `tfdrift hash`"
+            )
+            .to_owned(),
         ),
         Verdict::InvalidBaseline(raw) => (
             contract::reason::INVALID_BASELINE,

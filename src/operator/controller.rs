@@ -220,7 +220,12 @@ async fn check_one_gone<K: Fingerprint>(ctx: Arc<Context>, key: ObjectId) {
             Ok(()) => return,
             Err(error) => {
                 let delay = reconcile::backoff(attempt, 0);
-                warn!(attempt, error = &error as &dyn std::error::Error, retry_in = ?delay, "cannot check an object that left the watch");
+                warn!(
+                    attempt,
+                    error = &error as &dyn std::error::Error,
+                    retry_in = ?delay,
+                    "cannot check an object that left the watch"
+                );
                 tokio::time::sleep(delay).await;
             }
         }

@@ -118,7 +118,10 @@ pub async fn run(
                 warn!(
                     kind = KIND,
                     error = &error as &dyn std::error::Error,
-                    "watch failed; retrying with backoff (tfdrift needs list and watch on horizontalpodautoscalers.autoscaling, or --ignore-hpa-replicas=false)"
+                    concat!(
+                        "watch failed; retrying with backoff (tfdrift needs list and watch on ",
+                        "horizontalpodautoscalers.autoscaling, or --ignore-hpa-replicas=false)"
+                    )
                 );
                 continue;
             }

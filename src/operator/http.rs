@@ -120,7 +120,7 @@ pub fn probe_router(readiness: Readiness) -> Router {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

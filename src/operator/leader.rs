@@ -95,7 +95,11 @@ pub async fn run(
                 if was_leader {
                     match manager.release().await {
                         Ok(()) => info!(%lease, "lease released"),
-                        Err(error) => warn!(%lease, error = &error as &dyn std::error::Error, "cannot release the lease; it expires by itself"),
+                        Err(error) => warn!(
+                            %lease,
+                            error = &error as &dyn std::error::Error,
+                            "cannot release the lease; it expires by itself"
+                        ),
                     }
                 }
                 return Ok(());
@@ -122,7 +126,12 @@ pub async fn run(
                 return Err(LeaderError::RenewFailed { lease, source });
             }
             Err(error) => {
-                warn!(%lease, error = &error as &dyn std::error::Error, retry_in = ?backoff, "cannot check the lease");
+                warn!(
+                    %lease,
+                    error = &error as &dyn std::error::Error,
+                    retry_in = ?backoff,
+                    "cannot check the lease"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }

@@ -281,7 +281,7 @@ impl Context {
         &self,
         key: &ObjectId,
         verb: &'static str,
-        call: impl std::future::Future<Output = kube::Result<T>>,
+        call: impl Future<Output = kube::Result<T>>,
     ) -> Result<Option<T>, Error> {
         match tokio::time::timeout(self.api_timeout, call).await {
             Ok(Ok(value)) => Ok(Some(value)),
@@ -392,7 +392,12 @@ pub async fn reconcile<K: Fingerprint>(
         if event.reason == contract::reason::INVALID_IGNORE_RULE {
             warn!(invalid = %event.note, "invalid ignore rules; the others apply");
         } else {
-            info!(reason = event.reason, verdict = plan.verdict.label(), live_hash = %plan.live_hash, "verdict changed");
+            info!(
+                reason = event.reason,
+                verdict = plan.verdict.label(),
+                live_hash = %plan.live_hash,
+                "verdict changed"
+            );
         }
         if event.reason == contract::reason::DRIFT_DETECTED {
             ctx.metrics
@@ -423,6 +428,11 @@ pub async fn reconcile<K: Fingerprint>(
     lock(&ctx.failures).remove(&key);
     Ok(Action::requeue(ctx.resync_period))
 }
+
+const RECORD_OF_ANOTHER_HASH: &str =
+    "cannot say what changed: the baseline record is of another spec-hash";
+const NO_RECORD: &str = "cannot say what changed: no tfdrift.jin.dev/baseline record \
+    (write one with `tfdrift hash --annotate`)";
 
 /// Longest drift summary kept in the annotation; events.k8s.io notes hold 1 KiB in all.
 const SUMMARY_LIMIT: usize = 900;
@@ -468,7 +478,11 @@ async fn explain<K: Fingerprint>(
         .get(contract::SPEC_HASH)
         .map(|s| s.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let (summary, why) = match full.annotations().get(contract::BASELINE).map(|r| diff::decode_record(r)) {
+    let record = full
+        .annotations()
+        .get(contract::BASELINE)
+        .map(|r| diff::decode_record(r));
+    let (summary, why) = match record {
         Some(Ok((h, mut baseline))) if h == spec_hash => {
             ignore::apply(&mut baseline, &rules);
             let why = explain::describe(
@@ -483,12 +497,9 @@ async fn explain<K: Fingerprint>(
             );
             (why.clone(), why)
         }
-        Some(Ok(_)) => ("cannot say what changed: the baseline record is of another spec-hash".to_owned(), String::new()),
+        Some(Ok(_)) => (RECORD_OF_ANOTHER_HASH.to_owned(), String::new()),
         Some(Err(error)) => (format!("cannot say what changed: {error}"), String::new()),
-        None => (
-            "cannot say what changed: no tfdrift.jin.dev/baseline record (write one with `tfdrift hash --annotate`)".to_owned(),
-            String::new(),
-        ),
+        None => (NO_RECORD.to_owned(), String::new()),
     };
     Some((
         text::bounded(&summary, SUMMARY_LIMIT),
@@ -516,7 +527,12 @@ async fn publish<K: Fingerprint>(
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
             ctx.api_error(&key.kind, "create_event");
-            warn!(object = %key, reason, error = &error as &dyn std::error::Error, "cannot publish event");
+            warn!(
+                object = %key,
+                reason,
+                error = &error as &dyn std::error::Error,
+                "cannot publish event"
+            );
         }
         Err(_) => {
             ctx.api_error(&key.kind, "create_event");
@@ -543,7 +559,12 @@ pub fn error_policy<K: Fingerprint>(
         return Action::requeue(ctx.resync_period);
     }
     if error.is_permanent() {
-        warn!(object = %key, reason = error.reason(), error = error as &dyn std::error::Error, "reconcile failed; waiting for a change");
+        warn!(
+            object = %key,
+            reason = error.reason(),
+            error = error as &dyn std::error::Error,
+            "reconcile failed; waiting for a change"
+        );
         return Action::requeue(ctx.resync_period);
     }
     let failures = {
@@ -553,7 +574,13 @@ pub fn error_policy<K: Fingerprint>(
         *n
     };
     let delay = backoff(failures, jitter_seed(&key, failures));
-    warn!(object = %key, reason = error.reason(), error = error as &dyn std::error::Error, retry_in = ?delay, "reconcile failed; will retry");
+    warn!(
+        object = %key,
+        reason = error.reason(),
+        error = error as &dyn std::error::Error,
+        retry_in = ?delay,
+        "reconcile failed; will retry"
+    );
     Action::requeue(delay)
 }
 
@@ -681,7 +708,10 @@ mod tests {
     }
 
     fn not_found() -> serde_json::Value {
-        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"})
+        json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": "NotFound", "code": 404, "message": "not found"
+        })
     }
 
     fn metadata_of(d: &Deployment) -> serde_json::Value {

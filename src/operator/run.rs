@@ -44,18 +44,20 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+const NO_CONFIG: &str = "no Kubernetes configuration found \
+    (set --kubeconfig or KUBECONFIG, or run in a cluster)";
+
 /// A client for `kubeconfig`, or for the configuration found as kubectl finds it.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
     let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
             Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                 .await
                 .with_context(|| format!("cannot use kubeconfig {}", path.display()))?
         }
-        None => Config::infer()
-            .await
-            .context("no Kubernetes configuration found (set --kubeconfig or KUBECONFIG, or run in a cluster)")?,
+        None => Config::infer().await.context(NO_CONFIG)?,
     };
     Client::try_from(config).context("cannot build the Kubernetes client")
 }
@@ -258,7 +260,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     drop(synced_tx);
-    info!(kinds = ?kinds, namespace = args.namespace.as_deref().unwrap_or("(all)"), resync = ?args.resync_period, leader_elect = args.leader_elect, hpa_aware = ctx.scalers.is_some(), "controllers started");
+    info!(
+        kinds = ?kinds,
+        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        resync = ?args.resync_period,
+        leader_elect = args.leader_elect,
+        hpa_aware = ctx.scalers.is_some(),
+        "controllers started"
+    );
     tasks.spawn(
         track_readiness(
             readiness,
@@ -339,6 +348,7 @@ const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 /// object in full before the cache keeps its small summary, and the first round of
 /// patches) leave freed memory that glibc would otherwise keep for the life of the
 /// process. A trim walks only free chunks: cheap at this heap size.
+#[allow(unsafe_code)]
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe.

@@ -373,7 +373,7 @@ mod tests {
     }
 
     fn istio_defaults() -> Vec<Rule> {
-        crate::core::ignore::Defaults::new(&["istio-proxy".into()], &[], true)
+        ignore::Defaults::new(&["istio-proxy".into()], &[], true)
             .unwrap()
             .for_kind("Deployment")
     }

@@ -36,6 +36,7 @@ impl Quantity {
     pub const ZERO: Quantity = Quantity { milli: 0 };
 
     /// The value in milli-units.
+    #[cfg(test)]
     pub fn milli(self) -> i128 {
         self.milli
     }

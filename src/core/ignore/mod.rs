@@ -75,6 +75,7 @@ impl Rule {
         Rule::new(kind, Path::field("replicas")).ok()
     }
 
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -207,6 +207,7 @@ fn occurs_below(node: &'static Node, steps: &[Step]) -> bool {
 
 /// Whether `value` has the shape `node` describes (for tests of this module against
 /// real fingerprints).
+#[cfg(test)]
 pub fn conforms(node: &Node, value: &serde_json::Value, at: &str) -> Result<(), String> {
     use serde_json::Value;
     match (node, value) {

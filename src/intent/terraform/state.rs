@@ -106,7 +106,7 @@ pub struct Identity {
 
 /// The resources of a state v4 document, borrowing from `json`.
 pub fn resources(json: &[u8]) -> Result<Vec<Resource<'_>>, StateError> {
-    let envelope: Envelope = serde_json::from_slice(json).map_err(|e| {
+    let envelope: Envelope<'_> = serde_json::from_slice(json).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             StateError::NotJson(e)
         } else {
