@@ -137,6 +137,19 @@ pub struct RunArgs {
     #[arg(long, env = "TFDRIFT_NAMESPACE")]
     pub namespace: Option<String>,
 
+    /// Namespaces holding the state Secrets of Terraform's `kubernetes` backend,
+    /// comma-separated. Every object a state there names is judged against it — no label,
+    /// no annotation needed; the state wins over a spec-hash. The operator then watches
+    /// every object of its kinds (not only labelled ones) and needs get/list/watch on
+    /// Secrets in these namespaces (the config/terraform-state component).
+    #[arg(
+        long,
+        env = "TFDRIFT_TERRAFORM_STATE_NAMESPACE",
+        value_delimiter = ',',
+        value_name = "NS"
+    )]
+    pub terraform_state_namespace: Vec<String>,
+
     /// Kinds to watch, comma-separated (e.g. Deployment,Service). Default: all supported
     /// kinds.
     #[arg(long, env = "TFDRIFT_KINDS", value_delimiter = ',', value_enum)]

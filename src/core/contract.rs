@@ -28,15 +28,28 @@ pub const IGNORED: &str = "tfdrift.jin.dev/ignored";
 /// What is wrong with the rules of the ignore annotation, while something is.
 pub const IGNORE_INVALID: &str = "tfdrift.jin.dev/ignore-invalid";
 
+/// Where the operator took intent from, when it was not the spec-hash annotation:
+/// `terraform-state`. Terraform's state wins over a spec-hash (it is Terraform's own record).
+pub const INTENT_SOURCE: &str = "tfdrift.jin.dev/intent-source";
+/// The Terraform address of an object named in state:
+/// `module.app.kubernetes_deployment_v1.web["blue"]`.
+pub const TERRAFORM_ADDRESS: &str = "tfdrift.jin.dev/terraform-address";
+/// The state it is named in: `<namespace>/<workspace>/<secret suffix>` of the
+/// `kubernetes` backend.
+pub const TERRAFORM_WORKSPACE: &str = "tfdrift.jin.dev/terraform-workspace";
+
 /// The annotations the operator owns (and removes on opt-out). The baseline record is
 /// intent, like the spec-hash, and stays.
-pub const OPERATOR_ANNOTATIONS: [&str; 6] = [
+pub const OPERATOR_ANNOTATIONS: [&str; 9] = [
     DRIFTED,
     DRIFTED_AT,
     LIVE_HASH,
     DRIFT_SUMMARY,
     IGNORED,
     IGNORE_INVALID,
+    INTENT_SOURCE,
+    TERRAFORM_ADDRESS,
+    TERRAFORM_WORKSPACE,
 ];
 
 /// Field manager of the operator's patches.
@@ -57,4 +70,5 @@ pub mod reason {
     pub const BASELINE_MISSING: &str = "BaselineMissing";
     pub const INVALID_BASELINE: &str = "InvalidBaseline";
     pub const INVALID_IGNORE_RULE: &str = "InvalidIgnoreRule";
+    pub const INVALID_TERRAFORM_STATE: &str = "InvalidTerraformState";
 }

@@ -28,7 +28,11 @@ const GONE_ATTEMPTS: u32 = 5;
 pub struct Options {
     pub namespace: Option<String>,
     pub concurrency: u16,
-    /// Objects to re-decide because an HPA started or stopped scaling them.
+    /// Watch every object of the kind, not only labelled ones: Terraform states name
+    /// objects that carry no label.
+    pub all_objects: bool,
+    /// Objects to re-decide because an HPA started or stopped scaling them, or a state
+    /// started or stopped naming them.
     pub triggers: Option<mpsc::UnboundedReceiver<(String, String)>>,
 }
 
@@ -45,9 +49,13 @@ pub async fn run<K: Fingerprint>(
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    let config = watcher::Config::default()
-        .labels(contract::ENABLED_SELECTOR)
-        .any_semantic();
+    let config = if opts.all_objects {
+        watcher::Config::default().any_semantic()
+    } else {
+        watcher::Config::default()
+            .labels(contract::ENABLED_SELECTOR)
+            .any_semantic()
+    };
     let (reader, writer) = reflector::store::<Cached<K>>();
     let (gone_tx, gone_rx) = mpsc::unbounded_channel::<ObjectId>();
 
@@ -123,12 +131,18 @@ pub async fn run<K: Fingerprint>(
         Some(scalers) => became_true(scalers.subscribe()).left_stream(),
         None => futures::stream::empty().right_stream(),
     };
+    // Until the states are read likewise; their first read re-decides everything.
+    let states_read = match &ctx.intents {
+        Some(intents) => became_true(intents.subscribe()).left_stream(),
+        None => futures::stream::empty().right_stream(),
+    };
     let grace = ctx.api_timeout;
     let stop = shutdown.clone();
     let controller = Controller::for_stream(stream, reader)
         .with_config(controller::Config::default().concurrency(opts.concurrency))
         .reconcile_all_on(became_true(ctx.leader.clone()))
         .reconcile_all_on(hpa_synced)
+        .reconcile_all_on(states_read)
         .reconcile_on(retriggered)
         .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(reconcile::reconcile::<K>, reconcile::error_policy::<K>, ctx)

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub reconcile_duration_seconds: HistogramVec,
     pub api_errors_total: IntCounterVec,
     pub leader: IntGauge,
+    pub terraform_state_resources: IntGaugeVec,
+    pub terraform_state_errors_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -83,6 +85,16 @@ impl Metrics {
         build_info
             .with_label_values(&[crate::cli::args::VERSION, crate::cli::args::COMMIT])
             .set(1);
+        let terraform_state_resources = gauge(
+            "terraform_state_resources",
+            "Objects a Terraform state names, per state of the kubernetes backend",
+            &["namespace", "workspace", "suffix"],
+        )?;
+        let terraform_state_errors_total = counter(
+            "terraform_state_errors_total",
+            "Terraform states that could not be read (their objects keep their last verdict)",
+            &["namespace", "workspace", "suffix", "reason"],
+        )?;
         Ok(Metrics {
             registry,
             resources_watched,
@@ -93,6 +105,8 @@ impl Metrics {
             reconcile_duration_seconds,
             api_errors_total,
             leader,
+            terraform_state_resources,
+            terraform_state_errors_total,
         })
     }
 

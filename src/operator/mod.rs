@@ -11,4 +11,5 @@ pub(crate) mod plan;
 pub(crate) mod reconcile;
 pub mod run;
 pub(crate) mod summary;
+pub(crate) mod tfstate;
 pub(crate) mod watch_index;

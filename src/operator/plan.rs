@@ -8,6 +8,7 @@ use crate::core::contract::{self, EventType};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::verdict::{self, Verdict};
 use crate::operator::summary::Cached;
+use crate::operator::tfstate::StateIntent;
 
 /// What the context says when a plan is made.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +21,19 @@ pub(crate) struct Situation<'a> {
     pub scaled_by: Option<&'a str>,
     /// The verdict this process last reported for the object.
     pub previous: Option<&'a Verdict>,
+    /// What a Terraform state says of the object, if one names it (it wins over a
+    /// spec-hash).
+    pub state: Option<&'a StateIntent>,
+}
+
+/// What a reconcile does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing: a standby, an intent source not read yet, an object nobody asked about.
+    Wait,
+    /// Remove the operator's annotations from an object no source names any more.
+    CleanUp(BTreeMap<&'static str, Option<String>>),
+    Decide(Plan),
 }
 
 /// An event to send.
@@ -46,28 +60,88 @@ pub(crate) struct Plan {
     pub ignored_changed: bool,
 }
 
-/// The plan for `obj`, `None` when nothing is to be decided (a standby, an object not opted
-/// in, HPAs not listed yet). `Err` carries why the object has no live fingerprint.
+impl Step {
+    #[cfg(test)]
+    fn decided(self) -> Option<Plan> {
+        match self {
+            Step::Decide(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// The step for `obj`. `Err` carries why the object has no live fingerprint.
 pub(crate) fn plan<K: Fingerprint>(
     obj: &Cached<K>,
     situation: &Situation<'_>,
     now_rfc3339: impl FnOnce() -> String,
-) -> Result<Option<Plan>, String> {
+) -> Result<Step, String> {
     // Standbys keep their caches warm but decide nothing; they are re-triggered on election.
-    // Until the HPAs are listed `replicas` cannot be judged; their list re-triggers all.
-    if !situation.leader || !obj.opted_in || !situation.hpas_listed {
-        return Ok(None);
+    // Until the HPAs and the states are listed no verdict can be trusted; their lists
+    // re-trigger all.
+    if !situation.leader || !situation.hpas_listed {
+        return Ok(Step::Wait);
+    }
+    let annotations = obj.annotations();
+    if !obj.opted_in && situation.state.is_none() {
+        // Left a state (or never in one) and not labelled: nothing of ours stays on it.
+        let patch = verdict::cleanup_patch(&annotations);
+        return Ok(if patch.is_empty() {
+            Step::Wait
+        } else {
+            Step::CleanUp(patch)
+        });
     }
     let scaled = situation.scaled_by.is_some();
     let view = obj.view(scaled).map_err(str::to_owned)?;
     let live = view.hash.as_str();
-    let annotations = obj.annotations();
-    let verdict = verdict::decide(
-        annotations.get(contract::SPEC_HASH).map(String::as_str),
-        live,
-        view.record_agrees,
-    );
+    let (verdict, recreated) = match situation.state {
+        Some(state) => {
+            let intended = match (&state.intent.scaled_hash, scaled) {
+                (Some(h), true) => h.as_str(),
+                _ => state.intent.hash.as_str(),
+            };
+            let recreated = match (&state.uid, obj.metadata.uid.as_deref()) {
+                (Some(theirs), Some(ours)) if **theirs != *ours => Some((ours, &**theirs)),
+                _ => None,
+            };
+            let verdict = if recreated.is_some() {
+                Verdict::Drifted
+            } else {
+                verdict::decide(Some(intended), live, false)
+            };
+            (verdict, recreated)
+        }
+        None => (
+            verdict::decide(
+                annotations.get(contract::SPEC_HASH).map(String::as_str),
+                live,
+                view.record_agrees,
+            ),
+            None,
+        ),
+    };
     let mut patch = verdict::annotation_patch(&annotations, &verdict, live, now_rfc3339);
+    let source = situation.state.map(|s| {
+        [
+            (contract::INTENT_SOURCE, "terraform-state".to_owned()),
+            (contract::TERRAFORM_ADDRESS, s.address.to_string()),
+            (contract::TERRAFORM_WORKSPACE, s.state.to_string()),
+        ]
+    });
+    for key in [
+        contract::INTENT_SOURCE,
+        contract::TERRAFORM_ADDRESS,
+        contract::TERRAFORM_WORKSPACE,
+    ] {
+        let want = source
+            .as_ref()
+            .and_then(|s| s.iter().find(|(k, _)| *k == key))
+            .map(|(_, v)| v.clone());
+        if annotations.get(key) != want.as_ref() {
+            patch.insert(key, want);
+        }
+    }
     let ignored = ignored_list(obj.ignored.as_deref(), scaled);
     let ignored_changed = annotations.get(contract::IGNORED) != ignored.as_ref();
     if ignored_changed {
@@ -86,7 +160,9 @@ pub(crate) fn plan<K: Fingerprint>(
         }
         patch.insert(contract::IGNORE_INVALID, invalid);
     }
+    // A baseline record is the spec-hash's companion; state carries its own.
     if verdict == Verdict::InSync
+        && situation.state.is_none()
         && let Some(record) = &obj.pending_record
     {
         patch.insert(contract::BASELINE, Some(record.to_string()));
@@ -99,17 +175,31 @@ pub(crate) fn plan<K: Fingerprint>(
         situation.previous,
         annotations.get(contract::DRIFTED).map(String::as_str),
     ) {
+        let note = match (situation.state, recreated) {
+            (Some(s), Some((ours, theirs))) => format!(
+                "recreated outside Terraform ({}): uid {ours}, Terraform state has {theirs}",
+                s.address
+            ),
+            (Some(s), None) if verdict == Verdict::Drifted => {
+                format!(
+                    "live state no longer matches Terraform state ({})",
+                    s.address
+                )
+            }
+            (Some(s), None) => format!("live state matches Terraform state ({}) again", s.address),
+            (None, _) => note,
+        };
         events.push(PlannedEvent {
             reason,
             type_,
             note,
         });
     }
-    Ok(Some(Plan {
+    Ok(Step::Decide(Plan {
         verdict,
         live_hash: live.to_owned(),
         patch,
-        explain,
+        explain: explain && recreated.is_none(),
         events,
         ignored_changed,
     }))
@@ -161,10 +251,11 @@ mod tests {
         hpas_listed: true,
         scaled_by: None,
         previous: None,
+        state: None,
     };
 
     fn plan_of(obj: &Cached<Deployment>, situation: &Situation<'_>) -> Option<Plan> {
-        plan(obj, situation, || NOW.to_owned()).unwrap()
+        plan(obj, situation, || NOW.to_owned()).unwrap().decided()
     }
 
     fn reasons(p: &Plan) -> Vec<&'static str> {
@@ -391,5 +482,123 @@ mod tests {
         .unwrap();
         assert!(p.ignored_changed);
         assert_eq!(p.patch[contract::IGNORED].as_deref(), Some("replicas"));
+    }
+
+    fn state_intent(hash: &str, uid: Option<&str>) -> StateIntent {
+        StateIntent {
+            state: std::sync::Arc::new(crate::operator::tfstate::StateId {
+                namespace: "infra".into(),
+                workspace: "default".into(),
+                suffix: "app".into(),
+            }),
+            address: r#"module.app.kubernetes_deployment_v1.web["blue"]"#.into(),
+            uid: uid.map(Into::into),
+            intent: crate::intent::terraform::Intent {
+                hash: hash.to_owned(),
+                scaled_hash: None,
+                record: None,
+            },
+        }
+    }
+
+    /// An object without the label, named in a state.
+    fn unlabelled(annotations: &[(&str, &str)]) -> Cached<Deployment> {
+        let mut d = deployment(annotations);
+        d.metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(contract::ENABLED_LABEL);
+        Cached::new(d, &Options::default())
+    }
+
+    #[test]
+    fn a_state_names_an_unlabelled_object_and_wins_over_its_spec_hash() {
+        let live = live_hash();
+        let state = state_intent(&live, None);
+        // The spec-hash says drift; the state says in sync, and the state wins.
+        let obj = unlabelled(&[(contract::SPEC_HASH, OTHER)]);
+        let p = plan_of(
+            &obj,
+            &Situation {
+                state: Some(&state),
+                ..LEADER
+            },
+        )
+        .unwrap();
+        assert_eq!(p.verdict, Verdict::InSync);
+        assert_eq!(
+            p.patch[contract::TERRAFORM_ADDRESS].as_deref(),
+            Some(r#"module.app.kubernetes_deployment_v1.web["blue"]"#)
+        );
+        assert_eq!(
+            p.patch[contract::TERRAFORM_WORKSPACE].as_deref(),
+            Some("infra/default/app")
+        );
+        assert_eq!(
+            p.patch[contract::INTENT_SOURCE].as_deref(),
+            Some("terraform-state")
+        );
+        assert!(p.events.is_empty());
+    }
+
+    #[test]
+    fn drift_from_state_names_the_address_and_a_new_uid_is_a_recreation() {
+        let state = state_intent(OTHER, None);
+        let obj = unlabelled(&[]);
+        let p = plan_of(
+            &obj,
+            &Situation {
+                state: Some(&state),
+                ..LEADER
+            },
+        )
+        .unwrap();
+        assert_eq!(reasons(&p), [reason::DRIFT_DETECTED]);
+        assert!(
+            p.events[0]
+                .note
+                .contains(r#"(module.app.kubernetes_deployment_v1.web["blue"])"#)
+        );
+        assert!(p.explain);
+
+        let live = live_hash();
+        let state = state_intent(&live, Some("0000-old-uid"));
+        let p = plan_of(
+            &obj,
+            &Situation {
+                state: Some(&state),
+                ..LEADER
+            },
+        )
+        .unwrap();
+        assert_eq!(p.verdict, Verdict::Drifted);
+        assert!(
+            p.events[0].note.starts_with("recreated outside Terraform"),
+            "{:?}",
+            p.events
+        );
+        assert!(!p.explain, "nothing to diff: it is another object");
+    }
+
+    #[test]
+    fn an_object_no_state_names_any_more_loses_the_operators_annotations() {
+        let obj = unlabelled(&[
+            (contract::DRIFTED, "false"),
+            (contract::TERRAFORM_ADDRESS, "kubernetes_deployment_v1.web"),
+            ("unrelated", "kept"),
+        ]);
+        let step = plan(&obj, &LEADER, || NOW.to_owned()).unwrap();
+        assert_eq!(
+            step,
+            Step::CleanUp(set(&[
+                (contract::DRIFTED, None),
+                (contract::TERRAFORM_ADDRESS, None)
+            ]))
+        );
+        assert_eq!(
+            plan(&unlabelled(&[]), &LEADER, || NOW.to_owned()).unwrap(),
+            Step::Wait
+        );
     }
 }

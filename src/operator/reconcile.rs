@@ -25,8 +25,9 @@ use crate::core::text;
 use crate::core::verdict::Verdict;
 use crate::operator::hpa::Scalers;
 use crate::operator::metrics::Metrics;
-use crate::operator::plan::{self, PlannedEvent, Situation};
+use crate::operator::plan::{self, PlannedEvent, Situation, Step};
 use crate::operator::summary::Cached;
+use crate::operator::tfstate::{Intents, StateIntent};
 
 /// First retry delay after a transient error; doubles per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -93,6 +94,8 @@ pub struct Context {
     defaults: HashMap<&'static str, Arc<[Rule]>>,
     /// The HPAs' targets, when `replicas` of HPA-scaled objects is ignored.
     pub scalers: Option<Arc<Scalers>>,
+    /// What Terraform states name, with `--terraform-state-namespace`.
+    pub intents: Option<Arc<Intents>>,
     /// The verdict last reported per object: events fire on its transitions.
     verdicts: Mutex<HashMap<ObjectId, Verdict>>,
     /// Consecutive transient failures per object, for exponential backoff.
@@ -116,6 +119,8 @@ pub struct Settings {
     pub api_timeout: Duration,
     pub record_baseline: bool,
     pub ignore: ignore::Defaults,
+    /// Take intent from Terraform states too (`--terraform-state-namespace`).
+    pub terraform_state: bool,
 }
 
 impl Context {
@@ -146,10 +151,18 @@ impl Context {
                 .ignore
                 .hpa_replicas
                 .then(|| Arc::new(Scalers::default())),
+            intents: settings
+                .terraform_state
+                .then(|| Arc::new(Intents::default())),
             verdicts: Mutex::default(),
             failures: Mutex::default(),
             forgotten: Mutex::default(),
         }
+    }
+
+    /// Every kind's default ignore rules.
+    pub fn all_defaults(&self) -> HashMap<&'static str, Arc<[Rule]>> {
+        self.defaults.clone()
     }
 
     /// The default ignore rules for `kind`.
@@ -336,19 +349,30 @@ pub async fn reconcile<K: Fingerprint>(
         _ => None,
     };
     let previous = ctx.previous(&key);
+    let state = ctx.intents.as_ref().and_then(|i| i.get(&key));
     let situation = Situation {
         leader: ctx.is_leader(),
-        hpas_listed: ctx.scalers.as_ref().is_none_or(|s| s.is_synced()),
+        hpas_listed: ctx.scalers.as_ref().is_none_or(|s| s.is_synced())
+            && ctx.intents.as_ref().is_none_or(|i| i.is_synced()),
         scaled_by: scaled_by.as_deref(),
         previous: previous.as_ref(),
+        state: state.as_deref(),
     };
-    let plan =
+    let step =
         plan::plan(obj.as_ref(), &situation, now_rfc3339).map_err(|reason| Error::Fingerprint {
             object: key.to_string(),
             reason,
         })?;
-    let Some(mut plan) = plan else {
-        return Ok(Action::await_change());
+    let mut plan = match step {
+        Step::Wait => return Ok(Action::await_change()),
+        Step::CleanUp(patch) => {
+            if ctx.patch_annotations::<K>(&key, &patch).await? {
+                info!("named by no Terraform state and not labelled; annotations removed");
+            }
+            ctx.forget(&key);
+            return Ok(Action::await_change());
+        }
+        Step::Decide(plan) => plan,
     };
     if plan.ignored_changed {
         info!(
@@ -370,6 +394,7 @@ pub async fn reconcile<K: Fingerprint>(
             obj.as_ref(),
             &plan.live_hash,
             scaled_by.is_some(),
+            state.as_deref(),
         )
         .await
     {
@@ -447,6 +472,7 @@ async fn explain<K: Fingerprint>(
     obj: &Cached<K>,
     live: &str,
     scaled: bool,
+    state: Option<&StateIntent>,
 ) -> Option<(String, String)> {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let full = match ctx.call(key, "get", api.get(&key.name)).await {
@@ -473,15 +499,24 @@ async fn explain<K: Fingerprint>(
     if fingerprint::hash_spec(&key.kind, &spec).ok()? != live {
         return None;
     }
-    let spec_hash = obj
-        .annotations()
-        .get(contract::SPEC_HASH)
-        .map(|s| s.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let record = full
-        .annotations()
-        .get(contract::BASELINE)
-        .map(|r| diff::decode_record(r));
+    // Intent from state: its own fingerprint, with values that may be secrets left out.
+    let (record, spec_hash, values) = match state {
+        Some(s) => (
+            s.intent.record.as_deref().map(diff::decode_record),
+            s.intent.hash.clone(),
+            explain::Values::Redacted,
+        ),
+        None => (
+            full.annotations()
+                .get(contract::BASELINE)
+                .map(|r| diff::decode_record(r)),
+            obj.annotations()
+                .get(contract::SPEC_HASH)
+                .map(|s| s.trim().to_ascii_lowercase())
+                .unwrap_or_default(),
+            explain::Values::Shown,
+        ),
+    };
     let (summary, why) = match record {
         Some(Ok((h, mut baseline))) if h == spec_hash => {
             ignore::apply(&mut baseline, &rules);
@@ -490,7 +525,7 @@ async fn explain<K: Fingerprint>(
                 &baseline,
                 &spec,
                 full.meta().managed_fields.as_deref().unwrap_or_default(),
-                explain::Values::Shown,
+                values,
                 SUMMARY_LIMIT,
                 // E.g. the scale subresource before 1.22 recorded no field owner.
                 "no writer recorded since tfdrift last saw it in sync, to the second",
@@ -668,6 +703,7 @@ mod tests {
                 api_timeout: Duration::from_secs(10),
                 record_baseline: false,
                 ignore: ignore::Defaults::new(&[], &[], false).unwrap(),
+                terraform_state: false,
             },
         );
         (Arc::new(ctx), handle, tx)

@@ -202,25 +202,27 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             api_timeout: args.api_timeout,
             record_baseline: args.baseline_record,
             ignore,
+            terraform_state: !args.terraform_state_namespace.is_empty(),
         },
     ));
 
     let (synced_tx, synced_rx) = mpsc::unbounded_channel();
     let mut hpa_triggers = crate::operator::hpa::Triggers::new();
+    let mut state_triggers = crate::operator::tfstate::Triggers::new();
     let mut watches = kinds.len();
     for kind in &kinds {
-        let mut opts = controller::Options {
+        // One channel per kind: the HPA and state watches re-decide objects through it.
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let name @ ("Deployment" | "StatefulSet") = kind.name() {
+            hpa_triggers.insert(name, tx.clone());
+        }
+        state_triggers.insert(kind.name(), tx);
+        let opts = controller::Options {
             namespace: args.namespace.clone(),
             concurrency: args.concurrency,
-            triggers: None,
+            all_objects: ctx.intents.is_some(),
+            triggers: Some(rx),
         };
-        if ctx.scalers.is_some()
-            && let name @ ("Deployment" | "StatefulSet") = kind.name()
-        {
-            let (tx, rx) = mpsc::unbounded_channel();
-            hpa_triggers.insert(name, tx);
-            opts.triggers = Some(rx);
-        }
         let (ctx, tx, s) = (ctx.clone(), synced_tx.clone(), shutdown.clone());
         macro_rules! spawn_kind {
             ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
@@ -257,6 +259,36 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
             }
             .instrument(info_span!("hpa_watch")),
+        );
+    }
+    if let Some(intents) = ctx.intents.clone() {
+        watches += 1;
+        let watch = crate::operator::tfstate::Watch {
+            client: client.clone(),
+            namespaces: args.terraform_state_namespace.clone(),
+            intents,
+            triggers: state_triggers,
+            defaults: ctx.all_defaults(),
+            events: Arc::new(crate::operator::events::Publisher::new(
+                client.clone(),
+                contract::REPORTER,
+                &identity,
+            )),
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+            synced: synced_tx.clone(),
+        };
+        let s = shutdown.clone();
+        tasks.spawn(
+            async move {
+                crate::operator::tfstate::run(watch, s.clone()).await;
+                if s.is_cancelled() {
+                    Ok(())
+                } else {
+                    anyhow::bail!("the Terraform state watch stopped unexpectedly")
+                }
+            }
+            .instrument(info_span!("terraform_state_watch")),
         );
     }
     drop(synced_tx);

@@ -20,7 +20,7 @@ use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ignore::{self, Rule};
 
 /// The annotations reconcile reads; every other annotation is dropped from the cache.
-const KEPT_ANNOTATIONS: [&str; 7] = [
+const KEPT_ANNOTATIONS: [&str; 10] = [
     contract::SPEC_HASH,
     contract::DRIFTED,
     contract::DRIFTED_AT,
@@ -28,6 +28,9 @@ const KEPT_ANNOTATIONS: [&str; 7] = [
     contract::DRIFT_SUMMARY,
     contract::IGNORED,
     contract::IGNORE_INVALID,
+    contract::INTENT_SOURCE,
+    contract::TERRAFORM_ADDRESS,
+    contract::TERRAFORM_WORKSPACE,
 ];
 
 /// What every cached object is summarised with.

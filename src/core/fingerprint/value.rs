@@ -12,6 +12,8 @@ pub enum ValueError {
     Decode(#[source] serde_json::Error),
     #[error(transparent)]
     Fingerprint(FingerprintError),
+    #[error("not a kind tfdrift fingerprints")]
+    Unsupported,
 }
 
 /// The hash of one object of a supported kind, `None` for any other kind.

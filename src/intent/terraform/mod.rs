@@ -197,3 +197,53 @@ fn instance_of(
         object,
     })
 }
+
+/// What the operator keeps of one instance: hashes and a compressed fingerprint, no
+/// attribute value beyond them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    /// The hash under the kind's default rules and the object's own ignore annotation.
+    pub hash: String,
+    /// The same with `replicas` left out, for when an HPA scales the object; `None` when
+    /// that changes nothing.
+    pub scaled_hash: Option<String>,
+    /// The fingerprint as a baseline record (`v1:<hash>:<deflated JSON>`), to say what
+    /// drifted; `None` when it would be too large.
+    pub record: Option<String>,
+}
+
+/// The intent of `instance` under `defaults` (the kind's default ignore rules).
+pub fn intent(
+    instance: &Instance,
+    defaults: &[crate::core::ignore::Rule],
+) -> Result<Intent, fingerprint::ValueError> {
+    use crate::core::ignore;
+    let kind = instance.id.kind.as_str();
+    let annotation = instance
+        .object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(crate::core::contract::IGNORE))
+        .and_then(Value::as_str);
+    let spec = match fingerprint::spec_of(&instance.object) {
+        Some(spec) => spec?,
+        None => return Err(fingerprint::ValueError::Unsupported),
+    };
+    let hashed = |scaled: bool| -> Result<(String, Value), fingerprint::ValueError> {
+        let mut spec = spec.clone();
+        ignore::apply(
+            &mut spec,
+            &ignore::rules_for(kind, defaults, annotation, scaled).rules,
+        );
+        let hash =
+            fingerprint::hash_spec(kind, &spec).map_err(fingerprint::ValueError::Fingerprint)?;
+        Ok((hash, spec))
+    };
+    let (hash, spec) = hashed(false)?;
+    let (scaled, _) = hashed(true)?;
+    let record = crate::core::explain::diff::encode_record(&hash, &spec).ok();
+    Ok(Intent {
+        scaled_hash: (scaled != hash).then_some(scaled),
+        hash,
+        record,
+    })
+}
