@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
@@ -199,5 +200,160 @@ async fn check_tells_in_sync_drifted_missing_and_recreated() {
     .unwrap();
     let out = check(bad.path(), &state, &["--api-timeout", "2s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    ns.delete(&client).await;
+}
+
+/// Runs the real `terraform` CLI in `dir`; panics with its output on failure.
+fn terraform(dir: &Path, args: &[&str]) {
+    let out = Command::new("terraform")
+        .args(args)
+        .current_dir(dir)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .output()
+        .expect("terraform on PATH");
+    assert!(
+        out.status.success(),
+        "terraform {args:?} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+fn has_terraform() -> bool {
+    Command::new("terraform")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The operator takes intent from a state that `terraform state push` wrote through the
+/// real `kubernetes` backend (gzip'd Secret, labels, lock Lease): an object with no label
+/// and no annotation is judged, named by its address, and a hot-fix is reported.
+#[tokio::test]
+async fn the_operator_reads_the_state_terraform_pushed() {
+    if !has_terraform() {
+        eprintln!("SKIPPED: the terraform CLI is not on PATH (it is needed for this test)");
+        return;
+    }
+    let _shared = APISERVER.read().await;
+    let cp = control_plane();
+    let client = cp.client().await.unwrap();
+    let ns = support::namespace(&client, "tfop").await;
+    let n = ns.name.as_str();
+    // Created as Terraform would, without tfdrift's label or any annotation.
+    let mut manifest: Value = serde_json::to_value(
+        tfdrift::cli::manifest::Manifests::parse(
+            &std::fs::read(fixture("deploy-quantities-env")).unwrap(),
+        )
+        .unwrap()
+        .documents[0]
+            .clone(),
+    )
+    .unwrap();
+    manifest["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("labels");
+    cp.kubectl_stdin(&["create", "-n", n, "-f", "-"], &manifest.to_string());
+    let uid = Api::<Deployment>::namespaced(client.clone(), n)
+        .get("deploy-quantities-env")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let mut state = state_in(n);
+    state["terraform_version"] = Value::from("1.5.0");
+    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.tf"),
+        format!(
+            concat!(
+                "terraform {{\n  backend \"kubernetes\" {{\n    secret_suffix = \"app\"\n",
+                "    namespace = \"{}\"\n    config_path = \"{}\"\n",
+                // The test API server's certificate is self-signed.
+                "    insecure = true\n  }}\n}}\n"
+            ),
+            n,
+            cp.kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("state.json"), state.to_string()).unwrap();
+    terraform(dir.path(), &["init", "-input=false", "-no-color"]);
+    terraform(dir.path(), &["state", "push", "-no-color", "state.json"]);
+    let secret = cp.kubectl(&[
+        "get",
+        "secret",
+        "-n",
+        n,
+        "tfstate-default-app",
+        "-o",
+        "name",
+    ]);
+    assert!(secret.contains("tfstate-default-app"), "{secret}");
+
+    let op = support::Operator::start(
+        cp,
+        "tfstate",
+        &[
+            "--namespace",
+            n,
+            "--terraform-state-namespace",
+            n,
+            "--resync-period",
+            "1h",
+        ],
+    );
+    op.wait_ready().await;
+    let address = r#"module.app.kubernetes_deployment_v1.api["blue"]"#;
+    let annotations = support::eventually(
+        "the state's annotations",
+        Duration::from_secs(60),
+        || async {
+            let a = Api::<Deployment>::namespaced(client.clone(), n)
+                .get("deploy-quantities-env")
+                .await
+                .ok()?
+                .metadata
+                .annotations
+                .unwrap_or_default();
+            (a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("false")).then_some(a)
+        },
+    )
+    .await;
+    assert_eq!(annotations["tfdrift.jin.dev/terraform-address"], address);
+    assert_eq!(
+        annotations["tfdrift.jin.dev/terraform-workspace"],
+        format!("{n}/default/app")
+    );
+    assert_eq!(
+        annotations["tfdrift.jin.dev/intent-source"],
+        "terraform-state"
+    );
+
+    cp.kubectl(&[
+        "set",
+        "image",
+        "-n",
+        n,
+        "deployment/deploy-quantities-env",
+        "api=ghcr.io/example/api:2.5.0",
+    ]);
+    let note =
+        crate::operator::event_note(&client, n, "deploy-quantities-env", "DriftDetected").await;
+    assert!(note.contains(address), "{note}");
+    assert!(
+        note.contains("containers[api].image: ghcr.io/example/api:2.4.1 → ghcr.io/example/api:2.5.0 (changed by kubectl-set at"),
+        "{note}"
+    );
+    let logs = op.logs();
+    for secret in ["s3cr3t-in-state", "  padded  "] {
+        assert!(!logs.contains(secret), "a value from state reached the log");
+    }
+    drop(op);
     ns.delete(&client).await;
 }
