@@ -71,4 +71,5 @@ pub mod reason {
     pub const INVALID_BASELINE: &str = "InvalidBaseline";
     pub const INVALID_IGNORE_RULE: &str = "InvalidIgnoreRule";
     pub const INVALID_TERRAFORM_STATE: &str = "InvalidTerraformState";
+    pub const TERRAFORM_RESOURCE_MISSING: &str = "TerraformResourceMissing";
 }

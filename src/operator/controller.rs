@@ -78,9 +78,12 @@ pub async fn run<K: Fingerprint>(
             Ok(event) => {
                 watch_ctx.readiness.watch_ok(kind);
                 for change in tracker.observe(event, |_| Some(())) {
+                    let (namespace, name) = change.key;
+                    let key = ObjectId::new(kind, &namespace, &name);
+                    if let Some(intents) = &watch_ctx.intents {
+                        intents.object_seen(key.clone(), change.new.is_some());
+                    }
                     if change.new.is_none() {
-                        let (namespace, name) = change.key;
-                        let key = ObjectId::new(kind, &namespace, &name);
                         // At once, so that no series outlives the object.
                         watch_ctx.forget(&key);
                         let _ = gone_tx.send(key);
@@ -91,6 +94,11 @@ pub async fn run<K: Fingerprint>(
                     .resources_watched
                     .with_label_values(&[kind])
                     .set(tracker.len() as i64);
+                if matches!(event, watcher::Event::InitDone)
+                    && let Some(intents) = &watch_ctx.intents
+                {
+                    intents.kind_synced(kind);
+                }
                 if matches!(event, watcher::Event::InitDone)
                     && let Some(tx) = synced.take()
                 {

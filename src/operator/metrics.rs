@@ -19,7 +19,10 @@ pub struct Metrics {
     pub api_errors_total: IntCounterVec,
     pub leader: IntGauge,
     pub terraform_state_resources: IntGaugeVec,
+    pub terraform_state_drifted: IntGaugeVec,
+    pub terraform_state_missing: IntGaugeVec,
     pub terraform_state_errors_total: IntCounterVec,
+    pub resource_missing: IntGaugeVec,
 }
 
 impl Metrics {
@@ -90,6 +93,21 @@ impl Metrics {
             "Objects a Terraform state names, per state of the kubernetes backend",
             &["namespace", "workspace", "suffix"],
         )?;
+        let terraform_state_drifted = gauge(
+            "terraform_state_drifted",
+            "Objects a Terraform state names that are drifted",
+            &["namespace", "workspace", "suffix"],
+        )?;
+        let terraform_state_missing = gauge(
+            "terraform_state_missing",
+            "Objects a Terraform state names that the cluster lacks",
+            &["namespace", "workspace", "suffix"],
+        )?;
+        let resource_missing = gauge(
+            "resource_missing",
+            "1 for each object a Terraform state names that the cluster lacks (no series otherwise)",
+            &["kind", "namespace", "name", "address"],
+        )?;
         let terraform_state_errors_total = counter(
             "terraform_state_errors_total",
             "Terraform states that could not be read (their objects keep their last verdict)",
@@ -106,7 +124,10 @@ impl Metrics {
             api_errors_total,
             leader,
             terraform_state_resources,
+            terraform_state_drifted,
+            terraform_state_missing,
             terraform_state_errors_total,
+            resource_missing,
         })
     }
 

@@ -24,6 +24,8 @@ pub(crate) struct Situation<'a> {
     /// What a Terraform state says of the object, if one names it (it wins over a
     /// spec-hash).
     pub state: Option<&'a StateIntent>,
+    /// That state's lock is held: Terraform is changing things.
+    pub state_locked: bool,
 }
 
 /// What a reconcile does.
@@ -121,6 +123,13 @@ pub(crate) fn plan<K: Fingerprint>(
             None,
         ),
     };
+    // While Terraform holds the lock, live objects and state change apart: no new drift
+    // until it is released (its release re-decides every object of the state).
+    let was_drifted = situation.previous == Some(&Verdict::Drifted)
+        || annotations.get(contract::DRIFTED).map(String::as_str) == Some("true");
+    if situation.state_locked && verdict == Verdict::Drifted && !was_drifted {
+        return Ok(Step::Wait);
+    }
     let mut patch = verdict::annotation_patch(&annotations, &verdict, live, now_rfc3339);
     let source = situation.state.map(|s| {
         [
@@ -252,6 +261,7 @@ mod tests {
         scaled_by: None,
         previous: None,
         state: None,
+        state_locked: false,
     };
 
     fn plan_of(obj: &Cached<Deployment>, situation: &Situation<'_>) -> Option<Plan> {
@@ -600,5 +610,33 @@ mod tests {
             plan(&unlabelled(&[]), &LEADER, || NOW.to_owned()).unwrap(),
             Step::Wait
         );
+    }
+
+    #[test]
+    fn no_new_drift_while_terraform_holds_the_lock() {
+        let state = state_intent(OTHER, None);
+        let locked = Situation {
+            state: Some(&state),
+            state_locked: true,
+            ..LEADER
+        };
+        assert_eq!(
+            plan(&unlabelled(&[]), &locked, || NOW.to_owned()).unwrap(),
+            Step::Wait
+        );
+        // In sync is still said, and a drift reported before stays reported.
+        let live = live_hash();
+        let in_sync = state_intent(&live, None);
+        let p = plan_of(
+            &unlabelled(&[]),
+            &Situation {
+                state: Some(&in_sync),
+                ..locked
+            },
+        )
+        .unwrap();
+        assert_eq!(p.verdict, Verdict::InSync);
+        let reported = unlabelled(&[(contract::DRIFTED, "true")]);
+        assert!(plan_of(&reported, &locked).is_some());
     }
 }

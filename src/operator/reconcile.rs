@@ -27,7 +27,7 @@ use crate::operator::hpa::Scalers;
 use crate::operator::metrics::Metrics;
 use crate::operator::plan::{self, PlannedEvent, Situation, Step};
 use crate::operator::summary::Cached;
-use crate::operator::tfstate::{Intents, StateIntent};
+use crate::operator::tfstate::{Intents, StateId, StateIntent};
 
 /// First retry delay after a transient error; doubles per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -97,12 +97,19 @@ pub struct Context {
     /// What Terraform states name, with `--terraform-state-namespace`.
     pub intents: Option<Arc<Intents>>,
     /// The verdict last reported per object: events fire on its transitions.
-    verdicts: Mutex<HashMap<ObjectId, Verdict>>,
+    verdicts: Mutex<HashMap<ObjectId, Reported>>,
     /// Consecutive transient failures per object, for exponential backoff.
     failures: Mutex<HashMap<ObjectId, u32>>,
     /// Objects forgotten (deleted or opted out), with the epoch and time they left: a
     /// reconcile that started before cannot bring their series back.
     forgotten: Mutex<Forgotten>,
+}
+
+/// A verdict reported, and the Terraform state it was judged against.
+#[derive(Debug, Clone, PartialEq)]
+struct Reported {
+    verdict: Verdict,
+    state: Option<Arc<StateId>>,
 }
 
 /// Tombstones of forgotten objects. The epoch counts forgets; a reconcile notes it when it
@@ -193,22 +200,31 @@ impl Context {
 
     /// The verdict this process last reported for `key`.
     pub fn previous(&self, key: &ObjectId) -> Option<Verdict> {
-        lock(&self.verdicts).get(key).cloned()
+        lock(&self.verdicts).get(key).map(|r| r.verdict.clone())
     }
 
     /// Records `verdict` for `key`, keeping the per-object metrics in step — unless the
     /// object was forgotten after `started` (the epoch the reconcile began in): a reconcile
     /// racing the object's deletion must not bring its series back.
-    pub fn remember(&self, key: &ObjectId, verdict: Verdict, started: u64) {
+    pub fn remember(
+        &self,
+        key: &ObjectId,
+        verdict: Verdict,
+        state: Option<Arc<StateId>>,
+        started: u64,
+    ) {
         // One lock order everywhere: forgotten, then verdicts.
         let forgotten = lock(&self.forgotten);
         if forgotten.at.get(key).is_some_and(|(e, _)| *e > started) {
             return;
         }
         let drifted = verdict == Verdict::Drifted;
-        let previous = lock(&self.verdicts).insert(key.clone(), verdict);
+        let now = Reported { verdict, state };
+        let previous = lock(&self.verdicts).insert(key.clone(), now.clone());
         drop(forgotten);
-        let was_drifted = previous.as_ref() == Some(&Verdict::Drifted);
+        self.count_state_drift(previous.as_ref(), -1);
+        self.count_state_drift(Some(&now), 1);
+        let was_drifted = previous.as_ref().map(|r| &r.verdict) == Some(&Verdict::Drifted);
         let labels = [key.kind.as_str(), key.namespace.as_str(), key.name.as_str()];
         if drifted && !was_drifted {
             self.metrics
@@ -244,7 +260,8 @@ impl Context {
         let previous = lock(&self.verdicts).remove(key);
         drop(forgotten);
         lock(&self.failures).remove(key);
-        if previous == Some(Verdict::Drifted) {
+        self.count_state_drift(previous.as_ref(), -1);
+        if previous.map(|r| r.verdict) == Some(Verdict::Drifted) {
             self.metrics
                 .resources_drifted
                 .with_label_values(&[key.kind.as_str()])
@@ -254,6 +271,21 @@ impl Context {
                 key.namespace.as_str(),
                 key.name.as_str(),
             ]);
+        }
+    }
+
+    /// Adds `by` to the drifted count of the state `reported` was judged against, if it
+    /// was drifted against one.
+    fn count_state_drift(&self, reported: Option<&Reported>, by: i64) {
+        if let Some(Reported {
+            verdict: Verdict::Drifted,
+            state: Some(state),
+        }) = reported
+        {
+            self.metrics
+                .terraform_state_drifted
+                .with_label_values(&[&state.namespace, &state.workspace, &state.suffix])
+                .add(by);
         }
     }
 
@@ -357,6 +389,10 @@ pub async fn reconcile<K: Fingerprint>(
         scaled_by: scaled_by.as_deref(),
         previous: previous.as_ref(),
         state: state.as_deref(),
+        state_locked: match (&ctx.intents, &state) {
+            (Some(intents), Some(state)) => intents.is_locked(&state.state),
+            _ => false,
+        },
     };
     let step =
         plan::plan(obj.as_ref(), &situation, now_rfc3339).map_err(|reason| Error::Fingerprint {
@@ -433,7 +469,12 @@ pub async fn reconcile<K: Fingerprint>(
         publish(&ctx, obj.as_ref(), &key, event).await;
     }
     // Remembered before patching: a failed patch is retried without a second event.
-    ctx.remember(&key, plan.verdict.clone(), started);
+    ctx.remember(
+        &key,
+        plan.verdict.clone(),
+        state.as_ref().map(|s| s.state.clone()),
+        started,
+    );
     if !plan.patch.is_empty() {
         // Leadership may have moved while we computed: never write without it.
         if !ctx.is_leader() {

@@ -276,6 +276,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             )),
             metrics: metrics.clone(),
             readiness: readiness.clone(),
+            leader: leader_rx.clone(),
             synced: synced_tx.clone(),
         };
         let s = shutdown.clone();

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -74,6 +75,18 @@ pub struct StateIntent {
 pub struct Intents {
     by_object: RwLock<HashMap<ObjectId, Arc<StateIntent>>>,
     synced: watch::Sender<bool>,
+    /// States whose lock Lease has a holder: Terraform is changing things.
+    locked: RwLock<HashSet<StateId>>,
+    /// The objects the controllers' caches hold, and the kinds whose caches have synced:
+    /// what a state names but the cluster lacks is missing.
+    present: RwLock<Presence>,
+    presence_changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Presence {
+    objects: HashSet<ObjectId>,
+    synced_kinds: HashSet<String>,
 }
 
 impl Default for Intents {
@@ -81,6 +94,9 @@ impl Default for Intents {
         Intents {
             by_object: RwLock::default(),
             synced: watch::Sender::new(false),
+            locked: RwLock::default(),
+            present: RwLock::default(),
+            presence_changed: tokio::sync::Notify::new(),
         }
     }
 }
@@ -98,6 +114,52 @@ impl Intents {
 
     pub fn subscribe(&self) -> watch::Receiver<bool> {
         self.synced.subscribe()
+    }
+
+    /// Whether Terraform holds `state`'s lock (an apply, a plan, a console is running).
+    pub fn is_locked(&self, state: &StateId) -> bool {
+        read(&self.locked).contains(state)
+    }
+
+    /// A controller's cache gained (`true`) or lost an object.
+    pub fn object_seen(&self, key: ObjectId, present: bool) {
+        let named = read(&self.by_object).contains_key(&key);
+        let mut p = write(&self.present);
+        let changed = if present {
+            p.objects.insert(key)
+        } else {
+            p.objects.remove(&key)
+        };
+        drop(p);
+        if changed && named {
+            self.presence_changed.notify_one();
+        }
+    }
+
+    /// A controller's cache of `kind` has synced: its absent objects are missing.
+    pub fn kind_synced(&self, kind: &str) {
+        if write(&self.present).synced_kinds.insert(kind.to_owned()) {
+            self.presence_changed.notify_one();
+        }
+    }
+
+    /// The objects states name that the cluster lacks (of kinds whose caches synced).
+    fn missing(&self) -> HashMap<ObjectId, Arc<StateIntent>> {
+        let p = read(&self.present);
+        read(&self.by_object)
+            .iter()
+            .filter(|(k, _)| p.synced_kinds.contains(&k.kind) && !p.objects.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The objects `state` names.
+    fn named_by(&self, state: &StateId) -> Vec<ObjectId> {
+        read(&self.by_object)
+            .iter()
+            .filter(|(_, v)| *v.state == *state)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Replaces what `state` names by `named`; returns the objects whose intent changed.
@@ -208,176 +270,434 @@ pub struct Watch {
     pub events: Arc<Publisher>,
     pub metrics: Metrics,
     pub readiness: Readiness,
+    pub leader: watch::Receiver<bool>,
     pub synced: mpsc::UnboundedSender<&'static str>,
 }
 
-/// Watches the state Secrets until `shutdown`, keeping `intents` current and
-/// re-triggering every object whose intent came, went or changed.
+/// One event of the two watches, per namespace.
+enum Seen {
+    Secret(String, Result<watcher::Event<Secret>, watcher::Error>),
+    Lease(String, Result<watcher::Event<Lease>, watcher::Error>),
+}
+
+/// Watches the state Secrets and their lock Leases until `shutdown`, keeping `intents`
+/// current and re-triggering every object whose intent came, went or changed, or whose
+/// state was unlocked.
 pub async fn run(w: Watch, shutdown: CancellationToken) {
-    let streams = w.namespaces.iter().map(|ns| {
-        let api: Api<Secret> = Api::namespaced(w.client.clone(), ns);
-        let ns = ns.clone();
-        watcher(
-            api,
-            watcher::Config::default().labels(SELECTOR).any_semantic(),
-        )
-        .default_backoff()
-        .map(move |e| (ns.clone(), e))
-        .boxed()
-    });
+    let config = || watcher::Config::default().labels(SELECTOR).any_semantic();
+    let mut streams = Vec::new();
+    for ns in &w.namespaces {
+        let (n1, n2) = (ns.clone(), ns.clone());
+        let secrets: Api<Secret> = Api::namespaced(w.client.clone(), ns);
+        let leases: Api<Lease> = Api::namespaced(w.client.clone(), ns);
+        streams.push(
+            watcher(secrets, config())
+                .default_backoff()
+                .map(move |e| Seen::Secret(n1.clone(), e))
+                .boxed(),
+        );
+        streams.push(
+            watcher(leases, config())
+                .default_backoff()
+                .map(move |e| Seen::Lease(n2.clone(), e))
+                .boxed(),
+        );
+    }
     let mut stream = futures::stream::select_all(streams);
-    let mut parts: HashMap<(String, String), Part> = HashMap::new();
-    let mut relisting: HashMap<String, HashMap<(String, String), Part>> = HashMap::new();
-    let mut listed: HashSet<String> = HashSet::new();
-    let mut pending: HashMap<StateId, tokio::time::Instant> = HashMap::new();
+    let mut reader = Reader::new(w);
     loop {
-        let next_due = pending.values().min().copied();
-        let event = tokio::select! {
+        let next_due = reader.pending.values().min().copied();
+        tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = async { match next_due { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => None,
-            event = stream.next() => match event {
-                Some(event) => Some(event),
+            _ = async {
+                match next_due {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+            _ = reader.w.intents.presence_changed.notified() => {}
+            seen = stream.next() => match seen {
+                Some(Seen::Secret(ns, event)) => reader.on_secret(ns, event),
+                Some(Seen::Lease(ns, event)) => reader.on_lease(ns, event).await,
                 None => return,
             },
-        };
-        if let Some((ns, event)) = event {
-            let event = match event {
-                Ok(event) => {
-                    w.readiness.watch_ok(KIND);
-                    event
-                }
-                Err(error) => {
-                    w.readiness.watch_failed(KIND);
-                    warn!(
-                        namespace = %ns,
-                        error = &error as &dyn std::error::Error,
-                        concat!(
-                            "watch of Terraform state Secrets failed; retrying with backoff ",
-                            "(tfdrift needs get, list and watch on secrets in this namespace: ",
-                            "the config/terraform-state component)"
-                        )
-                    );
-                    continue;
-                }
-            };
-            let due = tokio::time::Instant::now() + QUIET;
-            match event {
-                watcher::Event::Apply(s) => {
-                    if let Some(p) = part_of(&s) {
-                        pending.insert(p.state.clone(), due);
-                        parts.insert((ns.clone(), s.name_any()), p);
-                    }
-                }
-                watcher::Event::Delete(s) => {
-                    if let Some(p) = parts.remove(&(ns.clone(), s.name_any())) {
-                        pending.insert(p.state, due);
-                    }
-                }
-                watcher::Event::Init => {
-                    relisting.insert(ns.clone(), HashMap::new());
-                }
-                watcher::Event::InitApply(s) => {
-                    if let Some(p) = part_of(&s) {
-                        relisting
-                            .entry(ns.clone())
-                            .or_default()
-                            .insert((ns.clone(), s.name_any()), p);
-                    }
-                }
-                watcher::Event::InitDone => {
-                    let fresh = relisting.remove(&ns).unwrap_or_default();
-                    let now = tokio::time::Instant::now();
-                    // Every state of the namespace, before and after the relist, is read again.
-                    for p in parts.values().filter(|p| p.state.namespace == ns) {
-                        pending.insert(p.state.clone(), now);
-                    }
-                    parts.retain(|(n, _), _| *n != ns);
-                    for (k, p) in fresh {
-                        pending.insert(p.state.clone(), now);
-                        parts.insert(k, p);
-                    }
-                    listed.insert(ns.clone());
-                }
+        }
+        reader.read_due().await;
+        reader.report_missing().await;
+        reader.tell_synced();
+    }
+}
+
+/// The state watch's own state: the Secrets' parts, what is due to be read, what was
+/// reported missing.
+struct Reader {
+    w: Watch,
+    parts: HashMap<(String, String), Part>,
+    relisting: HashMap<String, HashMap<(String, String), Part>>,
+    /// Namespaces whose Secrets, and whose Leases, have been listed once.
+    listed: HashSet<(&'static str, String)>,
+    pending: HashMap<StateId, tokio::time::Instant>,
+    missing: HashMap<ObjectId, Arc<StateIntent>>,
+}
+
+impl Reader {
+    fn new(w: Watch) -> Self {
+        Reader {
+            w,
+            parts: HashMap::new(),
+            relisting: HashMap::new(),
+            listed: HashSet::new(),
+            pending: HashMap::new(),
+            missing: HashMap::new(),
+        }
+    }
+
+    fn watch_result<T>(&self, ns: &str, what: &str, event: Result<T, watcher::Error>) -> Option<T> {
+        match event {
+            Ok(event) => {
+                self.w.readiness.watch_ok(KIND);
+                Some(event)
+            }
+            Err(error) => {
+                self.w.readiness.watch_failed(KIND);
+                warn!(
+                    namespace = %ns,
+                    error = &error as &dyn std::error::Error,
+                    "watch of Terraform state {what} failed; retrying with backoff (tfdrift needs get, list and watch on secrets and leases in this namespace: apply config/terraform-state)"
+                );
+                None
             }
         }
+    }
+
+    fn on_secret(&mut self, ns: String, event: Result<watcher::Event<Secret>, watcher::Error>) {
+        let Some(event) = self.watch_result(&ns, "Secrets", event) else {
+            return;
+        };
+        let due = tokio::time::Instant::now() + QUIET;
+        match event {
+            watcher::Event::Apply(s) => {
+                if let Some(p) = part_of(&s) {
+                    self.pending.insert(p.state.clone(), due);
+                    self.parts.insert((ns, s.name_any()), p);
+                }
+            }
+            watcher::Event::Delete(s) => {
+                if let Some(p) = self.parts.remove(&(ns, s.name_any())) {
+                    self.pending.insert(p.state, due);
+                }
+            }
+            watcher::Event::Init => {
+                self.relisting.insert(ns, HashMap::new());
+            }
+            watcher::Event::InitApply(s) => {
+                if let Some(p) = part_of(&s) {
+                    let name = s.name_any();
+                    self.relisting
+                        .entry(ns.clone())
+                        .or_default()
+                        .insert((ns, name), p);
+                }
+            }
+            watcher::Event::InitDone => {
+                let fresh = self.relisting.remove(&ns).unwrap_or_default();
+                let now = tokio::time::Instant::now();
+                // Every state of the namespace, before and after the relist, is read again.
+                for p in self.parts.values().filter(|p| p.state.namespace == ns) {
+                    self.pending.insert(p.state.clone(), now);
+                }
+                self.parts.retain(|(n, _), _| *n != ns);
+                for (k, p) in fresh {
+                    self.pending.insert(p.state.clone(), now);
+                    self.parts.insert(k, p);
+                }
+                self.listed.insert(("secrets", ns));
+            }
+        }
+    }
+
+    async fn on_lease(&mut self, ns: String, event: Result<watcher::Event<Lease>, watcher::Error>) {
+        let Some(event) = self.watch_result(&ns, "lock Leases", event) else {
+            return;
+        };
+        let (lease, held) = match &event {
+            watcher::Event::Apply(l) | watcher::Event::InitApply(l) => (l, is_held(l)),
+            watcher::Event::Delete(l) => (l, false),
+            watcher::Event::Init => return,
+            watcher::Event::InitDone => {
+                self.listed.insert(("leases", ns));
+                return;
+            }
+        };
+        let Some(state) = state_of_lease(lease) else {
+            return;
+        };
+        let was = {
+            let mut locked = write(&self.w.intents.locked);
+            let was = locked.contains(&state);
+            if held {
+                locked.insert(state.clone());
+            } else {
+                locked.remove(&state);
+            }
+            was
+        };
+        if was && !held {
+            // Unlocked: Terraform wrote its state before releasing the lock, but that write
+            // may arrive on the Secret watch after this. Read the state from the API now
+            // and decide every object it names again.
+            info!(state = %state, "Terraform released the state lock; reading the state again");
+            self.reread(&state).await;
+        } else if held && !was {
+            info!(state = %state, "Terraform holds the state lock; no new drift is reported until it is released");
+        }
+    }
+
+    /// Lists `state`'s Secrets (a consistent read) and reads it now; then every object it
+    /// names is decided again, changed or not.
+    async fn reread(&mut self, state: &StateId) {
+        let api: Api<Secret> = Api::namespaced(self.w.client.clone(), &state.namespace);
+        let selector = format!(
+            "{SELECTOR},{WORKSPACE_LABEL}={},{SUFFIX_LABEL}={}",
+            state.workspace, state.suffix
+        );
+        match api
+            .list(&kube::api::ListParams::default().labels(&selector))
+            .await
+        {
+            Ok(list) => {
+                self.parts.retain(|_, p| p.state != *state);
+                for s in &list.items {
+                    if let Some(p) = part_of(s) {
+                        self.parts
+                            .insert((state.namespace.clone(), s.name_any()), p);
+                    }
+                }
+            }
+            Err(error) => {
+                warn!(state = %state, error = &error as &dyn std::error::Error, "cannot list the state's Secrets; deciding with what the watch holds");
+            }
+        }
+        self.pending.remove(state);
+        self.read(state).await;
+        for key in self.w.intents.named_by(state) {
+            self.trigger(&key);
+        }
+    }
+
+    fn trigger(&self, key: &ObjectId) {
+        if let Some(tx) = self.w.triggers.get(key.kind.as_str()) {
+            let _ = tx.send((key.namespace.clone(), key.name.clone()));
+        }
+    }
+
+    /// Reads every state whose Secrets have been quiet long enough.
+    async fn read_due(&mut self) {
         let now = tokio::time::Instant::now();
-        let due: Vec<StateId> = pending
+        let due: Vec<StateId> = self
+            .pending
             .iter()
             .filter(|(_, t)| **t <= now)
             .map(|(s, _)| s.clone())
             .collect();
         for state in due {
-            pending.remove(&state);
-            let of_state: Vec<&Part> = parts.values().filter(|p| p.state == state).collect();
-            let changed = if of_state.is_empty() {
-                info!(state = %state, "state deleted; its objects go back to label-only tracking");
-                w.intents.replace(&state, HashMap::new())
-            } else {
-                match decode(&w, &state, &of_state) {
-                    Ok(named) => {
-                        info!(state = %state, objects = named.len(), "state read");
-                        w.intents.replace(&state, named)
-                    }
-                    Err(error) => {
-                        // Its objects keep their last intent: no flapping to unknown.
-                        w.metrics
-                            .terraform_state_errors_total
-                            .with_label_values(&[
-                                &state.namespace,
-                                &state.workspace,
-                                &state.suffix,
-                                error.reason(),
-                            ])
-                            .inc();
-                        warn!(state = %state, error = &error as &dyn std::error::Error, "cannot read the Terraform state; its objects keep their last verdict");
-                        if let Some(first) =
-                            of_state.iter().find(|p| p.index == 0).or(of_state.first())
-                        {
-                            let note = format!(
-                                "{}: {error}; its objects keep their last verdict",
-                                state.secret_name()
-                            );
-                            let _ = w
-                                .events
-                                .publish(
-                                    first.reference.clone(),
-                                    EventType::Warning,
-                                    contract::reason::INVALID_TERRAFORM_STATE,
-                                    "ReadState",
-                                    &note,
-                                )
-                                .await;
-                        }
-                        Vec::new()
-                    }
+            self.pending.remove(&state);
+            // While Terraform holds the lock its parts may be half written; the unlock
+            // reads it again.
+            if self.w.intents.is_locked(&state) && self.w.intents.is_synced() {
+                debug!(state = %state, "state changed while locked; read again on unlock");
+            }
+            self.read(&state).await;
+        }
+    }
+
+    async fn read(&mut self, state: &StateId) {
+        let of_state: Vec<&Part> = self.parts.values().filter(|p| p.state == *state).collect();
+        let changed = if of_state.is_empty() {
+            info!(state = %state, "state deleted; its objects go back to label-only tracking");
+            self.w.intents.replace(state, HashMap::new())
+        } else {
+            match decode(&self.w, state, &of_state) {
+                Ok(named) => {
+                    info!(state = %state, objects = named.len(), "state read");
+                    self.w.intents.replace(state, named)
                 }
-            };
-            for key in changed {
-                debug!(object = %key, "intent from Terraform state changed; re-deciding it");
-                if let Some(tx) = w.triggers.get(key.kind.as_str()) {
-                    let _ = tx.send((key.namespace.clone(), key.name.clone()));
+                Err(error) => {
+                    // Its objects keep their last intent: no flapping to unknown.
+                    self.w
+                        .metrics
+                        .terraform_state_errors_total
+                        .with_label_values(&[
+                            &state.namespace,
+                            &state.workspace,
+                            &state.suffix,
+                            error.reason(),
+                        ])
+                        .inc();
+                    warn!(state = %state, error = &error as &dyn std::error::Error, "cannot read the Terraform state; its objects keep their last verdict");
+                    let first = of_state
+                        .iter()
+                        .min_by_key(|p| p.index)
+                        .map(|p| p.reference.clone());
+                    if let Some(reference) = first
+                        && *self.w.leader.borrow()
+                    {
+                        let note = format!(
+                            "{}: {error}; its objects keep their last verdict",
+                            state.secret_name()
+                        );
+                        self.publish(reference, contract::reason::INVALID_TERRAFORM_STATE, &note)
+                            .await;
+                    }
+                    Vec::new()
                 }
             }
-            record_counts(&w);
+        };
+        for key in changed {
+            debug!(object = %key, "intent from Terraform state changed; re-deciding it");
+            self.trigger(&key);
         }
-        if !w.intents.is_synced()
-            && w.namespaces.iter().all(|n| listed.contains(n))
-            && pending.is_empty()
+        let counts = self.w.intents.counts();
+        for (state, n) in &counts {
+            self.w
+                .metrics
+                .terraform_state_resources
+                .with_label_values(&[&state.namespace, &state.workspace, &state.suffix])
+                .set(*n as i64);
+        }
+        if !counts.contains_key(state) {
+            let labels = [
+                state.namespace.as_str(),
+                state.workspace.as_str(),
+                state.suffix.as_str(),
+            ];
+            let _ = self
+                .w
+                .metrics
+                .terraform_state_resources
+                .remove_label_values(&labels);
+        }
+    }
+
+    async fn publish(&self, regarding: ObjectReference, reason: &str, note: &str) {
+        if let Err(error) = self
+            .w
+            .events
+            .publish(regarding, EventType::Warning, reason, "ReadState", note)
+            .await
         {
-            info!(states = w.intents.counts().len(), "Terraform states read");
-            w.intents.synced.send_replace(true);
-            let _ = w.synced.send(KIND);
+            warn!(
+                reason,
+                error = &error as &dyn std::error::Error,
+                "cannot publish event"
+            );
+        }
+    }
+
+    /// Reports, per transition, the objects a state names that the cluster lacks: a
+    /// Warning on the state's Secret and `tfdrift_resource_missing` while it lasts.
+    async fn report_missing(&mut self) {
+        if !*self.w.leader.borrow() {
+            return;
+        }
+        let now = self.w.intents.missing();
+        let gone: Vec<ObjectId> = self
+            .missing
+            .keys()
+            .filter(|k| !now.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(intent) = self.missing.remove(&key) {
+                let _ = self.w.metrics.resource_missing.remove_label_values(&[
+                    key.kind.as_str(),
+                    key.namespace.as_str(),
+                    key.name.as_str(),
+                    &intent.address,
+                ]);
+            }
+        }
+        for (key, intent) in now {
+            if self.missing.contains_key(&key) {
+                continue;
+            }
+            self.w
+                .metrics
+                .resource_missing
+                .with_label_values(&[
+                    key.kind.as_str(),
+                    key.namespace.as_str(),
+                    key.name.as_str(),
+                    &intent.address,
+                ])
+                .set(1);
+            info!(object = %key, address = %intent.address, "named in Terraform state, not in the cluster");
+            let reference = ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Secret".into()),
+                namespace: Some(intent.state.namespace.clone()),
+                name: Some(intent.state.secret_name()),
+                ..ObjectReference::default()
+            };
+            let note = format!(
+                "{} ({key}) is in the Terraform state but not in the cluster",
+                intent.address
+            );
+            self.publish(
+                reference,
+                contract::reason::TERRAFORM_RESOURCE_MISSING,
+                &note,
+            )
+            .await;
+            self.missing.insert(key, intent);
+        }
+        let mut per_state: BTreeMap<&StateId, i64> = BTreeMap::new();
+        for intent in self.missing.values() {
+            *per_state.entry(&intent.state).or_insert(0) += 1;
+        }
+        for state in self.w.intents.counts().keys() {
+            self.w
+                .metrics
+                .terraform_state_missing
+                .with_label_values(&[&state.namespace, &state.workspace, &state.suffix])
+                .set(per_state.get(state).copied().unwrap_or(0));
+        }
+    }
+
+    /// Tells readiness once every namespace's Secrets and Leases are listed and read.
+    fn tell_synced(&self) {
+        let all_listed = self.w.namespaces.iter().all(|n| {
+            self.listed.contains(&("secrets", n.clone()))
+                && self.listed.contains(&("leases", n.clone()))
+        });
+        if !self.w.intents.is_synced() && all_listed && self.pending.is_empty() {
+            info!(
+                states = self.w.intents.counts().len(),
+                "Terraform states read"
+            );
+            self.w.intents.synced.send_replace(true);
+            let _ = self.w.synced.send(KIND);
         }
     }
 }
 
-fn record_counts(w: &Watch) {
-    for (state, n) in w.intents.counts() {
-        w.metrics
-            .terraform_state_resources
-            .with_label_values(&[&state.namespace, &state.workspace, &state.suffix])
-            .set(n as i64);
-    }
+/// Held ⇔ the Lease has a holder (the backend also sets a lock-info annotation).
+fn is_held(lease: &Lease) -> bool {
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
+        .is_some_and(|h| !h.is_empty())
+}
+
+/// The state a lock Lease guards, from the backend's labels.
+fn state_of_lease(lease: &Lease) -> Option<StateId> {
+    let labels = lease.labels();
+    Some(StateId {
+        namespace: lease.namespace().unwrap_or_default(),
+        workspace: labels.get(WORKSPACE_LABEL)?.clone(),
+        suffix: labels.get(SUFFIX_LABEL)?.clone(),
+    })
 }
 
 /// The part a state Secret holds, `None` for a Secret without the backend's labels.
