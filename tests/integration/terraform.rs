@@ -241,60 +241,12 @@ async fn the_operator_reads_the_state_terraform_pushed() {
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "tfop").await;
     let n = ns.name.as_str();
-    // Created as Terraform would, without tfdrift's label or any annotation.
-    let mut manifest: Value = serde_json::to_value(
-        tfdrift::cli::manifest::Manifests::parse(
-            &std::fs::read(fixture("deploy-quantities-env")).unwrap(),
-        )
-        .unwrap()
-        .documents[0]
-            .clone(),
-    )
-    .unwrap();
-    manifest["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .remove("labels");
-    cp.kubectl_stdin(&["create", "-n", n, "-f", "-"], &manifest.to_string());
-    let uid = Api::<Deployment>::namespaced(client.clone(), n)
-        .get("deploy-quantities-env")
-        .await
-        .unwrap()
-        .metadata
-        .uid
-        .unwrap();
     let mut state = state_in(n);
     state["terraform_version"] = Value::from("1.5.0");
+    let uid = create_unlabelled(cp, n, "deploy-quantities-env").await;
     state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
-
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("main.tf"),
-        format!(
-            concat!(
-                "terraform {{\n  backend \"kubernetes\" {{\n    secret_suffix = \"app\"\n",
-                "    namespace = \"{}\"\n    config_path = \"{}\"\n",
-                // The test API server's certificate is self-signed.
-                "    insecure = true\n  }}\n}}\n"
-            ),
-            n,
-            cp.kubeconfig.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("state.json"), state.to_string()).unwrap();
-    terraform(dir.path(), &["init", "-input=false", "-no-color"]);
-    terraform(dir.path(), &["state", "push", "-no-color", "state.json"]);
-    let secret = cp.kubectl(&[
-        "get",
-        "secret",
-        "-n",
-        n,
-        "tfstate-default-app",
-        "-o",
-        "name",
-    ]);
-    assert!(secret.contains("tfstate-default-app"), "{secret}");
+    let dir = backend(cp, n);
+    push(dir.path(), &state, true);
 
     let op = support::Operator::start(
         cp,
@@ -335,6 +287,8 @@ async fn the_operator_reads_the_state_terraform_pushed() {
         "terraform-state"
     );
 
+    // managedFields times have one-second resolution: change it after tfdrift's write.
+    support::next_second().await;
     cp.kubectl(&[
         "set",
         "image",
@@ -354,6 +308,216 @@ async fn the_operator_reads_the_state_terraform_pushed() {
     for secret in ["s3cr3t-in-state", "  padded  "] {
         assert!(!logs.contains(secret), "a value from state reached the log");
     }
+    drop(op);
+    ns.delete(&client).await;
+}
+
+/// Creates the fixture `case` in `n` as Terraform would, without tfdrift's label or any
+/// annotation; returns its uid.
+async fn create_unlabelled(cp: &support::ControlPlane, n: &str, case: &str) -> String {
+    let mut manifest: Value = serde_json::to_value(
+        tfdrift::cli::manifest::Manifests::parse(&std::fs::read(fixture(case)).unwrap())
+            .unwrap()
+            .documents[0]
+            .clone(),
+    )
+    .unwrap();
+    manifest["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("labels");
+    cp.kubectl_stdin(&["create", "-n", n, "-f", "-"], &manifest.to_string());
+    let kind = manifest["kind"].as_str().unwrap().to_lowercase();
+    let json = cp.kubectl(&["get", "-n", n, &kind, case, "-o", "json"]);
+    let live: Value = serde_json::from_str(&json).unwrap();
+    live["metadata"]["uid"].as_str().unwrap().to_owned()
+}
+
+/// A Terraform working directory whose `kubernetes` backend keeps state in `n` (secret
+/// suffix `app`), initialised.
+fn backend(cp: &support::ControlPlane, n: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.tf"),
+        format!(
+            concat!(
+                "terraform {{\n  backend \"kubernetes\" {{\n    secret_suffix = \"app\"\n",
+                "    namespace = \"{}\"\n    config_path = \"{}\"\n",
+                // The test API server's certificate is self-signed.
+                "    insecure = true\n  }}\n}}\n"
+            ),
+            n,
+            cp.kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    terraform(dir.path(), &["init", "-input=false", "-no-color"]);
+    dir
+}
+
+/// `terraform state push` of `state` (with or without taking the lock).
+fn push(dir: &Path, state: &Value, lock: bool) {
+    std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
+    let lock = if lock { "-lock=true" } else { "-lock=false" };
+    terraform(dir, &["state", "push", "-no-color", lock, "state.json"]);
+}
+
+/// Reconciles of Deployments begun so far (decided or not).
+async fn reconciles_begun(op: &support::Operator) -> f64 {
+    let text = op.metrics_text().await;
+    text.lines()
+        .find(|l| l.starts_with("tfdrift_reconcile_duration_seconds_count{kind=\"Deployment\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn wait_begun(op: &support::Operator, since: f64) {
+    support::eventually(
+        "another Deployment reconcile",
+        Duration::from_secs(60),
+        || async { (reconciles_begun(op).await > since).then_some(()) },
+    )
+    .await;
+}
+
+fn lease_holder(cp: &support::ControlPlane, n: &str) -> String {
+    cp.kubectl(&[
+        "get",
+        "lease",
+        "-n",
+        n,
+        "lock-tfstate-default-app",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])
+}
+
+/// An apply as the cluster sees it: Terraform holds the lock, changes the object, writes the
+/// new state, releases the lock — in whatever order the watches deliver it, no
+/// DriftDetected. Objects the state names that the cluster lacks are reported missing.
+#[tokio::test]
+async fn no_false_drift_around_an_apply_and_missing_objects_are_reported() {
+    if !has_terraform() {
+        eprintln!("SKIPPED: the terraform CLI is not on PATH (it is needed for this test)");
+        return;
+    }
+    let _shared = APISERVER.read().await;
+    let cp = control_plane();
+    let client = cp.client().await.unwrap();
+    let ns = support::namespace(&client, "tflock").await;
+    let n = ns.name.as_str();
+    let mut state = state_in(n);
+    state["terraform_version"] = Value::from("1.5.0");
+    let uid = create_unlabelled(cp, n, "deploy-quantities-env").await;
+    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
+    let dir = backend(cp, n);
+    push(dir.path(), &state, true);
+    let op = support::Operator::start(
+        cp,
+        "tflock",
+        &[
+            "--namespace",
+            n,
+            "--terraform-state-namespace",
+            n,
+            "--resync-period",
+            "1h",
+        ],
+    );
+    op.wait_ready().await;
+    crate::operator::wait_drifted(&client, n, "Deployment", "deploy-quantities-env", "false").await;
+
+    // The state names a ConfigMap the cluster lacks: a Warning on the state Secret.
+    support::eventually(
+        "the ConfigMap reported missing",
+        Duration::from_secs(60),
+        || async {
+            crate::operator::events(&client, n, "tfstate-default-app")
+                .await
+                .into_iter()
+                .find(|e| {
+                    e.0 == "TerraformResourceMissing" && e.2.contains("kubernetes_config_map_v1.cm")
+                })
+        },
+    )
+    .await;
+    let series = format!(
+        "tfdrift_resource_missing{{address=\"kubernetes_config_map_v1.cm\",kind=\"ConfigMap\",name=\"cm-basic\",namespace=\"{n}\"}}"
+    );
+    assert_eq!(op.metric(&series).await, Some(1.0));
+    create_unlabelled(cp, n, "cm-basic").await;
+    support::eventually(
+        "the missing series gone",
+        Duration::from_secs(60),
+        || async { op.metric(&series).await.is_none().then_some(()) },
+    )
+    .await;
+
+    // terraform console holds the state lock while its stdin is open.
+    let mut console = Command::new("terraform")
+        .args(["console", "-no-color"])
+        .current_dir(dir.path())
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    support::eventually(
+        "terraform holds the lock",
+        Duration::from_secs(60),
+        || async { (!lease_holder(cp, n).is_empty()).then_some(()) },
+    )
+    .await;
+    // The apply changes the object...
+    let begun = reconciles_begun(&op).await;
+    cp.kubectl(&[
+        "set",
+        "image",
+        "-n",
+        n,
+        "deployment/deploy-quantities-env",
+        "api=ghcr.io/example/api:2.5.0",
+    ]);
+    wait_begun(&op, begun).await;
+    // ...then writes the new state, with the lock still held.
+    let begun = reconciles_begun(&op).await;
+    state["serial"] = Value::from(20);
+    state["resources"][0]["instances"][0]["attributes"]["spec"][0]["template"][0]["spec"][0]["container"]
+        [0]["image"] = Value::from("ghcr.io/example/api:2.5.0");
+    push(dir.path(), &state, false);
+    wait_begun(&op, begun).await;
+    // ...and releases the lock.
+    let begun = reconciles_begun(&op).await;
+    drop(console.stdin.take());
+    console.wait().unwrap();
+    support::eventually("the lock released", Duration::from_secs(60), || async {
+        lease_holder(cp, n).is_empty().then_some(())
+    })
+    .await;
+    wait_begun(&op, begun).await;
+    let annotations =
+        crate::operator::wait_drifted(&client, n, "Deployment", "deploy-quantities-env", "false")
+            .await;
+    assert_eq!(annotations["tfdrift.jin.dev/drifted"], "false");
+    assert_eq!(
+        crate::operator::count_events(&client, n, "deploy-quantities-env", "DriftDetected").await,
+        0,
+        "a drift reported around an apply"
+    );
+
+    // Control: a change with no lock held is drift, so the test above could fail.
+    cp.kubectl(&[
+        "set",
+        "image",
+        "-n",
+        n,
+        "deployment/deploy-quantities-env",
+        "api=ghcr.io/example/api:2.6.0",
+    ]);
+    let note =
+        crate::operator::event_note(&client, n, "deploy-quantities-env", "DriftDetected").await;
+    assert!(note.contains("2.5.0 → ghcr.io/example/api:2.6.0"), "{note}");
     drop(op);
     ns.delete(&client).await;
 }
