@@ -521,3 +521,122 @@ async fn no_false_drift_around_an_apply_and_missing_objects_are_reported() {
     drop(op);
     ns.delete(&client).await;
 }
+
+/// The operator's own identity (config/default's ServiceAccount) reads the states only
+/// once config/terraform-state grants it, in that namespace only: without the grant it is
+/// not ready and says which permission it lacks; with it, it reads no other Secret.
+#[tokio::test]
+async fn state_secrets_are_read_with_least_privilege() {
+    if !has_terraform() {
+        eprintln!("SKIPPED: the terraform CLI is not on PATH (it is needed for this test)");
+        return;
+    }
+    let _shared = APISERVER.read().await;
+    let cp = control_plane();
+    let client = cp.client().await.unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    cp.kubectl(&[
+        "apply",
+        "-f",
+        root.join("config/manager/namespace.yaml").to_str().unwrap(),
+    ]);
+    let rendered = cp.kubectl(&["kustomize", root.join("config/default").to_str().unwrap()]);
+    cp.kubectl_stdin(&["apply", "-f", "-"], &rendered);
+
+    let ns = support::namespace(&client, "tfrbac").await;
+    let n = ns.name.as_str();
+    let other = support::namespace(&client, "tfrbac-other").await;
+    cp.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "unrelated",
+        "-n",
+        &other.name,
+        "--from-literal=k=v",
+    ]);
+    let mut state = state_in(n);
+    state["terraform_version"] = Value::from("1.5.0");
+    let uid = create_unlabelled(cp, n, "deploy-quantities-env").await;
+    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
+    let dir = backend(cp, n);
+    push(dir.path(), &state, true);
+
+    let token = cp
+        .service_account_token(&client, "tfdrift-system", "tfdrift-operator")
+        .await;
+    let kubeconfig = cp.kubeconfig_for_token("tfdrift-operator", &token);
+    let op = support::Operator::start_with_kubeconfig(
+        cp,
+        &kubeconfig,
+        "tfrbac",
+        &["--namespace", n, "--terraform-state-namespace", n],
+    );
+    support::eventually(
+        "the missing permission named",
+        Duration::from_secs(60),
+        || async {
+            op.logs()
+                .contains("needs get, list and watch on secrets and leases in this namespace")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(!op.ready().await, "ready without reading the states");
+
+    // The grant, for the state namespace only.
+    let grant = cp
+        .kubectl(&[
+            "kustomize",
+            root.join("config/terraform-state").to_str().unwrap(),
+        ])
+        .replace("namespace: terraform", &format!("namespace: {n}"));
+    cp.kubectl_stdin(&["apply", "-f", "-"], &grant);
+    op.wait_ready().await;
+    let annotations =
+        crate::operator::wait_drifted(&client, n, "Deployment", "deploy-quantities-env", "false")
+            .await;
+    assert_eq!(annotations["tfdrift.jin.dev/drifted"], "false");
+
+    let own = support::client_from_kubeconfig(&kubeconfig).await.unwrap();
+    let secrets = |namespace: &str| {
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(own.clone(), namespace)
+    };
+    assert!(secrets(n).get("tfstate-default-app").await.is_ok());
+    for (what, result) in [
+        (
+            "get a Secret elsewhere",
+            secrets(&other.name).get("unrelated").await.map(|_| ()),
+        ),
+        (
+            "list Secrets elsewhere",
+            secrets(&other.name)
+                .list(&Default::default())
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "list Secrets cluster-wide",
+            Api::<k8s_openapi::api::core::v1::Secret>::all(own.clone())
+                .list(&Default::default())
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "delete the state",
+            secrets(n)
+                .delete("tfstate-default-app", &Default::default())
+                .await
+                .map(|_| ()),
+        ),
+    ] {
+        match result {
+            Err(kube::Error::Api(s)) if s.code == 403 => {}
+            other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+        }
+    }
+    drop(op);
+    cp.kubectl_stdin(&["delete", "--ignore-not-found", "-f", "-"], &grant);
+    ns.delete(&client).await;
+    other.delete(&client).await;
+}
