@@ -34,12 +34,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+kubectl create namespace infra
+
 say "applying the samples (config/samples: opted-in Deployments and a Service with their spec-hash, one Deployment with an HPA)"
 kubectl create namespace demo
 kubectl apply -k config/samples -n demo
 
 say "running: tfdrift run (logs in $dir/operator.log)"
-"$bin" run --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 >"$dir/operator.log" 2>&1 &
+"$bin" run --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
+  --terraform-state-namespace infra >"$dir/operator.log" 2>&1 &
 op_pid=$!
 verdict() { kubectl get "$1" -n demo -o jsonpath='{.metadata.annotations.tfdrift\.jin\.dev/drifted}'; }
 in_sync() { [[ $(verdict deployment/web) == false && $(verdict service/web) == false ]]; }
@@ -74,4 +77,41 @@ kubectl set image deployment/web web=nginx:1.27 -n demo
 resolved() { [[ $(verdict deployment/web) == false ]]; }
 wait_for "DriftResolved" resolved
 kubectl get events -n demo --field-selector reason=DriftResolved
+say "Terraform: a state in Terraform's kubernetes backend names an object that has no label and no annotation"
+if ! command -v terraform >/dev/null; then
+  echo "terraform is not on PATH: skipping this part"
+else
+  tf="$dir/terraform"
+  mkdir -p "$tf"
+  # The object as the provider created it (tests/fixtures' deploy-quantities-env, no label).
+  sed '/labels: {tfdrift.jin.dev\/enabled: "true"}/d' \
+    tests/fixtures/kube-apiserver-v1.20.2/deploy-quantities-env/manifest.yaml |
+    kubectl apply -n demo -f -
+  # The project's state fixture, moved to the demo namespace, with the object's uid (as
+  # Terraform recorded it when it created the object).
+  uid=$(kubectl get deployment/deploy-quantities-env -n demo -o jsonpath='{.metadata.uid}')
+  sed -e 's/"fixtures"/"demo"/g' -e 's/"terraform_version": "[^"]*"/"terraform_version": "1.5.0"/' \
+    -e "s/0b0c0d0e-0000-4000-8000-000000000001/$uid/" \
+    tests/tfstate/fixtures.tfstate >"$tf/state.json"
+  printf '%s\n' 'terraform {' '  backend "kubernetes" {' '    secret_suffix = "app"' \
+    '    namespace     = "infra"' "    config_path   = \"$KUBECONFIG\"" '    insecure      = true' \
+    '  }' '}' >"$tf/main.tf"
+  (cd "$tf" && export TF_CLI_CONFIG_FILE=/dev/null &&
+    terraform init -input=false -no-color >/dev/null && terraform state push -no-color state.json)
+  kubectl get secrets -n infra -l tfstate=true
+  address() { kubectl get deployment/deploy-quantities-env -n demo -o jsonpath='{.metadata.annotations.tfdrift\.jin\.dev/terraform-address}'; }
+  named() { [[ -n $(address) ]]; }
+  wait_for "the state's verdict" named
+  kubectl get deployment/deploy-quantities-env -n demo \
+    -o custom-columns='NAME:.metadata.name,DRIFTED:.metadata.annotations.tfdrift\.jin\.dev/drifted,ADDRESS:.metadata.annotations.tfdrift\.jin\.dev/terraform-address'
+  say "kubectl set image deployment/deploy-quantities-env api=ghcr.io/example/api:2.5.0"
+  sleep 1
+  kubectl set image deployment/deploy-quantities-env api=ghcr.io/example/api:2.5.0 -n demo
+  tf_event() { kubectl get events -n demo --field-selector reason=DriftDetected,involvedObject.name=deploy-quantities-env -o name | grep -q .; }
+  wait_for "the DriftDetected event naming the address" tf_event
+  kubectl get events -n demo --field-selector reason=DriftDetected,involvedObject.name=deploy-quantities-env
+  say "what the state names but the cluster lacks: kubectl get events -n infra"
+  kubectl get events -n infra --field-selector reason=TerraformResourceMissing | head -4
+fi
+
 say "done; stopping the operator and the control plane"
