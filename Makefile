@@ -45,7 +45,7 @@ test: ## Unit, fixture, CLI and integration tests (integration on a real kube-ap
 	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" $(CARGO) test --locked --all-targets
 
 .PHONY: bench
-bench: bench-fingerprint bench-operator ## All benchmarks
+bench: bench-fingerprint bench-operator bench-operator-terraform ## All benchmarks
 
 .PHONY: bench-fingerprint
 bench-fingerprint: ## Micro-benchmark: fingerprint + hash of one Deployment (criterion)
@@ -54,6 +54,10 @@ bench-fingerprint: ## Micro-benchmark: fingerprint + hash of one Deployment (cri
 .PHONY: bench-operator
 bench-operator: ## The operator on the local control plane: BENCH_N objects (default 1000) -> target/bench/results.json
 	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" BENCH_N=$(BENCH_N) $(CARGO) bench --locked --bench operator
+
+.PHONY: bench-operator-terraform
+bench-operator-terraform: ## The operator reading a Terraform state naming BENCH_N objects, beside BENCH_N unrelated ones -> target/bench/results-terraform.json
+	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" BENCH_N=$(BENCH_N) BENCH_SCENARIO=terraform $(CARGO) bench --locked --bench operator
 
 .PHONY: run
 run: ## Run the operator against the current kubeconfig

@@ -9,7 +9,13 @@
 //!    same watch sees the drifting patch itself;
 //! 5. samples the operator's RSS and CPU, and kube-apiserver's CPU, from /proc.
 //!
-//! Writes `target/bench/results.json`; with N ≥ 1000 also `docs/benchmarks.md`.
+//! `BENCH_SCENARIO=terraform`: the N Deployments carry no label and no annotation; a
+//! Terraform state naming them is pushed through the real `kubernetes` backend (`terraform
+//! state push`: gzip, part Secrets), N other unlabelled Deployments sit beside them, and the
+//! operator runs with `--terraform-state-namespace`.
+//!
+//! Writes `target/bench/results.json` (`results-terraform.json`); with N ≥ 1000 in the
+//! label scenario also `docs/benchmarks.md`.
 //! A program that reports figures, not a test: it asserts no timings.
 
 #[path = "../tests/integration/support.rs"]
@@ -120,6 +126,106 @@ struct Seen {
     with_verdict: std::collections::HashSet<String>,
 }
 
+/// The state instance the Terraform provider would record for [`manifest`] without the
+/// label, in its typed layout; `noise` is an annotation value that makes the state as
+/// incompressible as real ones (so that gzip'd it spans several part Secrets).
+fn typed_instance(ns: &str, name: &str, noise: &str) -> serde_json::Value {
+    let container = |name: &str,
+                     image: &str,
+                     args: serde_json::Value,
+                     port: serde_json::Value,
+                     env: serde_json::Value,
+                     resources: serde_json::Value| {
+        json!({"name": name, "image": image, "image_pull_policy": "IfNotPresent", "args": args,
+               "command": null, "port": port, "env": env, "env_from": [], "resources": [resources],
+               "volume_mount": [], "liveness_probe": [], "readiness_probe": [], "startup_probe": [],
+               "security_context": [], "lifecycle": [], "stdin": false, "tty": false,
+               "termination_message_path": "/dev/termination-log",
+               "termination_message_policy": "File", "working_dir": ""})
+    };
+    let env = |k: &str, v: &str| json!({"name": k, "value": v, "value_from": []});
+    json!({
+        "schema_version": 1,
+        "attributes": {
+            "id": format!("{ns}/{name}"),
+            "metadata": [{"annotations": {"example.com/build": noise}, "generate_name": "",
+                          "generation": 1, "labels": {"app": name}, "name": name,
+                          "namespace": ns, "resource_version": "1", "uid": ""}],
+            "spec": [{"replicas": "2", "min_ready_seconds": 0, "paused": false,
+                      "progress_deadline_seconds": 600, "revision_history_limit": 10,
+                      "selector": [{"match_expressions": [], "match_labels": {"app": name}}],
+                      "strategy": [{"type": "RollingUpdate", "rolling_update": [{"max_surge": "25%", "max_unavailable": "25%"}]}],
+                      "template": [{"metadata": [{"labels": {"app": name}, "annotations": null}],
+                                    "spec": [{"container": [
+                                        container("web", "registry.example.com/web:1.0.0", json!([]),
+                                            json!([{"container_port": 8080, "name": "http", "protocol": "TCP", "host_port": 0, "host_ip": ""}]),
+                                            json!([env("LOG_LEVEL", "info"), env("REGION", "eu-west-1")]),
+                                            json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}})),
+                                        container("sidecar", "envoyproxy/envoy:v1.31.0",
+                                            json!(["--config", "/etc/envoy.yaml"]), json!([]), json!([]),
+                                            json!({"limits": {}, "requests": {}})),
+                                    ], "init_container": [], "volume": [], "service_account_name": "",
+                                    "node_selector": null, "dns_policy": "ClusterFirst",
+                                    "restart_policy": "Always", "scheduler_name": "default-scheduler"}]}]}],
+            "timeouts": null,
+            "wait_for_rollout": true
+        },
+        "sensitive_attributes": []
+    })
+}
+
+/// Pushes a state naming `tf-00000`… through Terraform's `kubernetes` backend into `ns`.
+fn push_state(cp: &support::ControlPlane, ns: &str, n: usize) {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = || {
+        (0..25)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                format!("{:016x}", seed)
+            })
+            .collect::<String>()
+    };
+    let resources: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            json!({"mode": "managed", "type": "kubernetes_deployment_v1", "name": format!("app_{i:05}"),
+                   "provider": "provider[\"registry.terraform.io/hashicorp/kubernetes\"]",
+                   "instances": [typed_instance(ns, &format!("tf-{i:05}"), &noise())]})
+        })
+        .collect();
+    let state = json!({"version": 4, "terraform_version": "1.5.0", "serial": 1,
+                       "lineage": "bench-lineage", "outputs": {}, "resources": resources});
+    let dir = std::env::temp_dir().join(format!("tfdrift-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    std::fs::write(dir.join("state.json"), state.to_string()).expect("state.json");
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            "terraform {{\n  backend \"kubernetes\" {{\n    secret_suffix = \"bench\"\n    namespace = \"{ns}\"\n    config_path = \"{}\"\n    insecure = true\n  }}\n}}\n",
+            cp.kubeconfig.display()
+        ),
+    )
+    .expect("main.tf");
+    for args in [
+        &["init", "-input=false", "-no-color"][..],
+        &["state", "push", "-no-color", "state.json"][..],
+    ] {
+        let out = std::process::Command::new("terraform")
+            .args(args)
+            .current_dir(&dir)
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .output()
+            .expect("terraform on PATH");
+        assert!(
+            out.status.success(),
+            "terraform {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` (make test) runs bench
     // binaries too, without it. A debug-build run would take minutes and overwrite
@@ -136,6 +242,16 @@ fn main() {
 }
 
 async fn run() {
+    let terraform = std::env::var("BENCH_SCENARIO").as_deref() == Ok("terraform");
+    if terraform
+        && !std::process::Command::new("terraform")
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("bench: the terraform scenario needs the terraform CLI on PATH; skipped");
+        return;
+    }
     let n = env_usize("BENCH_N", 1000);
     let drifts = env_usize("BENCH_DRIFTS", 200).min(n);
     let cp = control_plane();
@@ -148,11 +264,23 @@ async fn run() {
         .map(|i| {
             let api = api.clone();
             async move {
-                let mut m = manifest(&format!("app-{i:05}"), "registry.example.com/web:1.0.0");
-                let hash = tfdrift::core::fingerprint::hash_value(&m)
-                    .expect("supported")
-                    .expect("hash");
-                m["metadata"]["annotations"] = json!({"tfdrift.jin.dev/spec-hash": hash});
+                let prefix = if terraform { "tf" } else { "app" };
+                let mut m = manifest(
+                    &format!("{prefix}-{i:05}"),
+                    "registry.example.com/web:1.0.0",
+                );
+                if terraform {
+                    // Managed by Terraform: no label, no annotation.
+                    m["metadata"]["labels"]
+                        .as_object_mut()
+                        .expect("labels")
+                        .remove("tfdrift.jin.dev/enabled");
+                } else {
+                    let hash = tfdrift::core::fingerprint::hash_value(&m)
+                        .expect("supported")
+                        .expect("hash");
+                    m["metadata"]["annotations"] = json!({"tfdrift.jin.dev/spec-hash": hash});
+                }
                 let d: Deployment = serde_json::from_value(m).expect("deployment");
                 api.create(&PostParams::default(), &d)
                     .await
@@ -163,6 +291,45 @@ async fn run() {
         .collect::<Vec<_>>()
         .await;
     eprintln!("bench: created in {:.1}s", created.elapsed().as_secs_f64());
+    if terraform {
+        // As many Deployments again that nothing names: the operator sees them all.
+        futures::stream::iter(0..n)
+            .map(|i| {
+                let api = api.clone();
+                async move {
+                    let mut m =
+                        manifest(&format!("other-{i:05}"), "registry.example.com/web:1.0.0");
+                    m["metadata"]["labels"]
+                        .as_object_mut()
+                        .expect("labels")
+                        .remove("tfdrift.jin.dev/enabled");
+                    let d: Deployment = serde_json::from_value(m).expect("deployment");
+                    api.create(&PostParams::default(), &d)
+                        .await
+                        .expect("create");
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        let pushed = Instant::now();
+        push_state(cp, &ns.name, n);
+        let parts = cp.kubectl(&[
+            "get",
+            "secrets",
+            "-n",
+            &ns.name,
+            "-l",
+            "tfstate=true",
+            "-o",
+            "name",
+        ]);
+        eprintln!(
+            "bench: {n} unrelated Deployments created; state pushed in {:.1}s as {} Secret(s)",
+            pushed.elapsed().as_secs_f64(),
+            parts.lines().count()
+        );
+    }
 
     // One watch sees everything the benchmark measures.
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -205,18 +372,18 @@ async fn run() {
     let apiserver_pid = cp.apiserver_pid();
     let (_, api_cpu_before) = proc_usage(apiserver_pid);
     let resync = format!("{RESYNC_SECS}s");
-    let op = Operator::start(
-        cp,
-        "bench",
-        &[
-            "--namespace",
-            &ns.name,
-            "--kinds",
-            "Deployment",
-            "--resync-period",
-            &resync,
-        ],
-    );
+    let mut args = vec![
+        "--namespace",
+        ns.name.as_str(),
+        "--kinds",
+        "Deployment",
+        "--resync-period",
+        &resync,
+    ];
+    if terraform {
+        args.extend(["--terraform-state-namespace", ns.name.as_str()]);
+    }
+    let op = Operator::start(cp, "bench", &args);
     let pid = op.pid() as u32;
     let peak = Arc::new(Mutex::new(0.0f64));
     let sampler_peak = peak.clone();
@@ -246,6 +413,7 @@ async fn run() {
 
     let idle_from = op.reconciles("Deployment").await;
     let writes_idle = apiserver_writes(&client).await;
+    // Every watched object is reconciled at each resync; decided ones are counted.
     eventually(
         "3 resyncs",
         Duration::from_secs(RESYNC_SECS * 3 + 600),
@@ -264,7 +432,7 @@ async fn run() {
     let patch = Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
         {"name": "web", "image": "registry.example.com/web:2.0.0"}]}}}}));
     for i in 0..drifts {
-        let name = format!("app-{i:05}");
+        let name = format!("{}-{i:05}", if terraform { "tf" } else { "app" });
         api.patch(&name, &PatchParams::default(), &patch)
             .await
             .expect("drift patch");
@@ -287,6 +455,7 @@ async fn run() {
     let rss_peak_mib = *peak.lock().unwrap();
 
     let results = json!({
+        "scenario": if terraform { "terraform" } else { "label" },
         "n": n,
         "initial_sync_s": initial_sync_s,
         "initial_writes": initial_writes,
@@ -307,12 +476,16 @@ async fn run() {
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&out).expect("target/bench");
     std::fs::write(
-        out.join("results.json"),
+        out.join(if terraform {
+            "results-terraform.json"
+        } else {
+            "results.json"
+        }),
         serde_json::to_string_pretty(&results).unwrap(),
     )
     .expect("results.json");
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
-    if n >= 1000 {
+    if n >= 1000 && !terraform {
         write_markdown(&results);
     }
     ns.delete(&client).await;

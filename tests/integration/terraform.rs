@@ -308,6 +308,44 @@ async fn the_operator_reads_the_state_terraform_pushed() {
     for secret in ["s3cr3t-in-state", "  padded  "] {
         assert!(!logs.contains(secret), "a value from state reached the log");
     }
+
+    // A state that cannot be read: a Warning on its Secret; the object keeps its verdict.
+    cp.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "tfstate-broken-app", "namespace": n,
+                         "labels": {"tfstate": "true", "tfstateSecretSuffix": "app", "tfstateWorkspace": "broken"}},
+            "data": {"tfstate": "bm90IGd6aXA="}
+        })
+        .to_string(),
+    );
+    let note =
+        crate::operator::event_note(&client, n, "tfstate-broken-app", "InvalidTerraformState")
+            .await;
+    assert!(note.contains("keep their last verdict"), "{note}");
+    let kept =
+        crate::operator::verdict_annotations(&client, n, "Deployment", "deploy-quantities-env")
+            .await;
+    assert_eq!(kept["tfdrift.jin.dev/drifted"], "true");
+
+    // The state deleted: the object, which has no label, loses the operator's annotations.
+    cp.kubectl(&["delete", "secret", "-n", n, "tfstate-default-app"]);
+    support::eventually(
+        "the operator's annotations removed",
+        Duration::from_secs(60),
+        || async {
+            let a = Api::<Deployment>::namespaced(client.clone(), n)
+                .get("deploy-quantities-env")
+                .await
+                .ok()?
+                .metadata
+                .annotations
+                .unwrap_or_default();
+            (!a.keys().any(|k| k.starts_with("tfdrift.jin.dev/"))).then_some(())
+        },
+    )
+    .await;
     drop(op);
     ns.delete(&client).await;
 }
