@@ -26,6 +26,9 @@ pub(crate) struct Situation<'a> {
     pub state: Option<&'a StateIntent>,
     /// That state's lock is held: Terraform is changing things.
     pub state_locked: bool,
+    /// The object's `terraform-workspace` annotation names a state that exists but cannot
+    /// be read now: what it had stays.
+    pub state_unreadable: bool,
 }
 
 /// What a reconcile does.
@@ -85,6 +88,9 @@ pub(crate) fn plan<K: Fingerprint>(
         return Ok(Step::Wait);
     }
     let annotations = obj.annotations();
+    if !obj.opted_in && situation.state.is_none() && situation.state_unreadable {
+        return Ok(Step::Wait);
+    }
     if !obj.opted_in && situation.state.is_none() {
         // Left a state (or never in one) and not labelled: nothing of ours stays on it.
         let patch = verdict::cleanup_patch(&annotations);
@@ -262,6 +268,7 @@ mod tests {
         previous: None,
         state: None,
         state_locked: false,
+        state_unreadable: false,
     };
 
     fn plan_of(obj: &Cached<Deployment>, situation: &Situation<'_>) -> Option<Plan> {
@@ -638,5 +645,21 @@ mod tests {
         assert_eq!(p.verdict, Verdict::InSync);
         let reported = unlabelled(&[(contract::DRIFTED, "true")]);
         assert!(plan_of(&reported, &locked).is_some());
+    }
+
+    #[test]
+    fn an_unreadable_state_keeps_what_its_objects_have() {
+        let obj = unlabelled(&[
+            (contract::DRIFTED, "false"),
+            (contract::TERRAFORM_WORKSPACE, "infra/default/app"),
+        ]);
+        let unreadable = Situation {
+            state_unreadable: true,
+            ..LEADER
+        };
+        assert_eq!(
+            plan(&obj, &unreadable, || NOW.to_owned()).unwrap(),
+            Step::Wait
+        );
     }
 }

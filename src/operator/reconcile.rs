@@ -393,6 +393,13 @@ pub async fn reconcile<K: Fingerprint>(
             (Some(intents), Some(state)) => intents.is_locked(&state.state),
             _ => false,
         },
+        state_unreadable: match &ctx.intents {
+            Some(intents) => obj
+                .annotations()
+                .get(contract::TERRAFORM_WORKSPACE)
+                .is_some_and(|w| intents.is_unreadable(w)),
+            None => false,
+        },
     };
     let step =
         plan::plan(obj.as_ref(), &situation, now_rfc3339).map_err(|reason| Error::Fingerprint {

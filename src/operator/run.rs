@@ -277,6 +277,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
             leader: leader_rx.clone(),
+            watch_namespace: args.namespace.clone(),
             synced: synced_tx.clone(),
         };
         let s = shutdown.clone();

@@ -40,6 +40,8 @@ pub const MAX_COMPRESSED: usize = 64 * 1024 * 1024;
 /// Terraform writes a state's parts one after another: a state is read once its Secrets
 /// have been quiet this long.
 const QUIET: Duration = Duration::from_millis(500);
+/// The longest an event about a state may hold up the state watch.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One state of the backend: `tfstate-<workspace>-<suffix>` in `namespace`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,6 +83,8 @@ pub struct Intents {
     /// what a state names but the cluster lacks is missing.
     present: RwLock<Presence>,
     presence_changed: tokio::sync::Notify,
+    /// States that exist but cannot be read now: their objects keep their last verdict.
+    unreadable: RwLock<HashSet<StateId>>,
 }
 
 #[derive(Default)]
@@ -97,6 +101,7 @@ impl Default for Intents {
             locked: RwLock::default(),
             present: RwLock::default(),
             presence_changed: tokio::sync::Notify::new(),
+            unreadable: RwLock::default(),
         }
     }
 }
@@ -114,6 +119,14 @@ impl Intents {
 
     pub fn subscribe(&self) -> watch::Receiver<bool> {
         self.synced.subscribe()
+    }
+
+    /// Whether `workspace` (a `tfdrift.jin.dev/terraform-workspace` value) names a state that
+    /// exists but cannot be read now: its objects keep what they have.
+    pub fn is_unreadable(&self, workspace: &str) -> bool {
+        read(&self.unreadable)
+            .iter()
+            .any(|s| s.to_string() == workspace)
     }
 
     /// Whether Terraform holds `state`'s lock (an apply, a plan, a console is running).
@@ -237,10 +250,15 @@ impl StateError {
 }
 
 /// The part index a Secret's name gives: `…-part-<i>`, the first part has none.
-fn part_index(name: &str) -> usize {
-    name.rsplit_once("-part-")
-        .and_then(|(_, i)| i.parse().ok())
-        .unwrap_or(0)
+fn part_index(secret_name: &str, name: &str) -> Option<usize> {
+    if name == secret_name {
+        return Some(0);
+    }
+    name.strip_prefix(secret_name)?
+        .strip_prefix("-part-")?
+        .parse()
+        .ok()
+        .filter(|&i| i > 0)
 }
 
 /// The parts of `state` reassembled in order.
@@ -271,6 +289,8 @@ pub struct Watch {
     pub metrics: Metrics,
     pub readiness: Readiness,
     pub leader: watch::Receiver<bool>,
+    /// `--namespace`: objects elsewhere are not watched, so never reported missing.
+    pub watch_namespace: Option<String>,
     pub synced: mpsc::UnboundedSender<&'static str>,
 }
 
@@ -338,6 +358,8 @@ struct Reader {
     listed: HashSet<(&'static str, String)>,
     pending: HashMap<StateId, tokio::time::Instant>,
     missing: HashMap<ObjectId, Arc<StateIntent>>,
+    /// The held locks a (re)list of a namespace's Leases has shown so far.
+    leases_relisted: HashMap<String, HashSet<StateId>>,
 }
 
 impl Reader {
@@ -349,6 +371,7 @@ impl Reader {
             listed: HashSet::new(),
             pending: HashMap::new(),
             missing: HashMap::new(),
+            leases_relisted: HashMap::new(),
         }
     }
 
@@ -423,12 +446,37 @@ impl Reader {
         let (lease, held) = match &event {
             watcher::Event::Apply(l) | watcher::Event::InitApply(l) => (l, is_held(l)),
             watcher::Event::Delete(l) => (l, false),
-            watcher::Event::Init => return,
+            watcher::Event::Init => {
+                self.leases_relisted.insert(ns, HashSet::new());
+                return;
+            }
             watcher::Event::InitDone => {
+                // A lock released (or its Lease deleted) while the watch was down is seen
+                // only here: every state of the namespace still marked locked but no longer
+                // held is unlocked.
+                let held_now = self.leases_relisted.remove(&ns).unwrap_or_default();
+                let released: Vec<StateId> = read(&self.w.intents.locked)
+                    .iter()
+                    .filter(|s| s.namespace == ns && !held_now.contains(*s))
+                    .cloned()
+                    .collect();
+                for state in released {
+                    write(&self.w.intents.locked).remove(&state);
+                    info!(state = %state, "the state lock was released while the watch was down; reading the state again");
+                    self.reread(&state).await;
+                }
                 self.listed.insert(("leases", ns));
                 return;
             }
         };
+        if let (watcher::Event::InitApply(_), true) = (&event, held)
+            && let Some(state) = state_of_lease(lease)
+        {
+            self.leases_relisted
+                .entry(ns.clone())
+                .or_default()
+                .insert(state);
+        }
         let Some(state) = state_of_lease(lease) else {
             return;
         };
@@ -506,6 +554,7 @@ impl Reader {
             // reads it again.
             if self.w.intents.is_locked(&state) && self.w.intents.is_synced() {
                 debug!(state = %state, "state changed while locked; read again on unlock");
+                continue;
             }
             self.read(&state).await;
         }
@@ -515,15 +564,19 @@ impl Reader {
         let of_state: Vec<&Part> = self.parts.values().filter(|p| p.state == *state).collect();
         let changed = if of_state.is_empty() {
             info!(state = %state, "state deleted; its objects go back to label-only tracking");
+            write(&self.w.intents.unreadable).remove(state);
             self.w.intents.replace(state, HashMap::new())
         } else {
             match decode(&self.w, state, &of_state) {
                 Ok(named) => {
                     info!(state = %state, objects = named.len(), "state read");
+                    write(&self.w.intents.unreadable).remove(state);
                     self.w.intents.replace(state, named)
                 }
                 Err(error) => {
-                    // Its objects keep their last intent: no flapping to unknown.
+                    // Its objects keep their last intent: no flapping to unknown, and no
+                    // clean-up of objects this process has not seen it name yet.
+                    write(&self.w.intents.unreadable).insert(state.clone());
                     self.w
                         .metrics
                         .terraform_state_errors_total
@@ -580,17 +633,19 @@ impl Reader {
     }
 
     async fn publish(&self, regarding: ObjectReference, reason: &str, note: &str) {
-        if let Err(error) = self
-            .w
-            .events
-            .publish(regarding, EventType::Warning, reason, "ReadState", note)
-            .await
-        {
-            warn!(
+        let publish =
+            self.w
+                .events
+                .publish(regarding, EventType::Warning, reason, "ReadState", note);
+        // Bounded: the state and lock handling waits for it.
+        match tokio::time::timeout(EVENT_TIMEOUT, publish).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(
                 reason,
                 error = &error as &dyn std::error::Error,
                 "cannot publish event"
-            );
+            ),
+            Err(_) => warn!(reason, "publishing event timed out"),
         }
     }
 
@@ -600,7 +655,28 @@ impl Reader {
         if !*self.w.leader.borrow() {
             return;
         }
-        let now = self.w.intents.missing();
+        let mut now = self.w.intents.missing();
+        let watched = |k: &ObjectId| {
+            self.w
+                .watch_namespace
+                .as_ref()
+                .is_none_or(|n| *n == k.namespace)
+        };
+        now.retain(|k, _| watched(k));
+        // While Terraform holds a state's lock (a destroy deletes objects before it writes
+        // the state) its objects are neither reported nor cleared; the unlock decides.
+        let locked: Vec<ObjectId> = self
+            .missing
+            .iter()
+            .filter(|(_, i)| self.w.intents.is_locked(&i.state))
+            .map(|(k, _)| k.clone())
+            .collect();
+        now.retain(|k, i| !self.w.intents.is_locked(&i.state) || locked.contains(k));
+        for k in &locked {
+            if let Some(i) = self.missing.get(k) {
+                now.entry(k.clone()).or_insert_with(|| i.clone());
+            }
+        }
         let gone: Vec<ObjectId> = self
             .missing
             .keys()
@@ -714,8 +790,10 @@ fn part_of(secret: &Secret) -> Option<Part> {
         .and_then(|d| d.get("tfstate"))
         .map(|b| b.0.clone())
         .unwrap_or_default();
+    // Only the backend's own names: a copy carrying the same labels is not a part.
+    let index = part_index(&state.secret_name(), &secret.name_any())?;
     Some(Part {
-        index: part_index(&secret.name_any()),
+        index,
         state,
         data,
         reference: secret.object_ref(&()),
@@ -729,7 +807,12 @@ fn decode(
     parts: &[&Part],
 ) -> Result<HashMap<ObjectId, Arc<StateIntent>>, StateError> {
     let bytes = reassemble(parts)?;
-    let read = terraform::read(bytes)?;
+    // One bad instance does not cost the others their intent: it is skipped, named by
+    // its address (never its values).
+    let read = terraform::read_with(bytes, |error| {
+        warn!(error = %error, "an instance of the Terraform state does not describe an object; skipped");
+        Ok(())
+    })?;
     let state = Arc::new(state.clone());
     let mut named = HashMap::new();
     for instance in read.instances {
@@ -741,7 +824,8 @@ fn decode(
         let intent = match terraform::intent(&instance, &defaults) {
             Ok(intent) => intent,
             Err(error) => {
-                warn!(address = %instance.address, error = &error as &dyn std::error::Error, "cannot fingerprint this instance; skipped");
+                // The error's own line only: a decoding error's source may quote a value.
+                warn!(address = %instance.address, error = %error, "cannot fingerprint this instance; skipped");
                 continue;
             }
         };
@@ -764,9 +848,15 @@ mod tests {
 
     #[test]
     fn parts_are_ordered_by_the_index_in_their_name() {
-        assert_eq!(part_index("tfstate-default-app"), 0);
-        assert_eq!(part_index("tfstate-default-app-part-1"), 1);
-        assert_eq!(part_index("tfstate-default-app-part-12"), 12);
+        let base = "tfstate-default-app";
+        assert_eq!(part_index(base, "tfstate-default-app"), Some(0));
+        assert_eq!(part_index(base, "tfstate-default-app-part-1"), Some(1));
+        assert_eq!(part_index(base, "tfstate-default-app-part-12"), Some(12));
+        assert_eq!(part_index(base, "tfstate-default-app-backup"), None);
+        assert_eq!(
+            part_index("tfstate-default-app-part-2", "tfstate-default-app-part-2"),
+            Some(0)
+        );
         let state = StateId {
             namespace: "ns".into(),
             workspace: "default".into(),

@@ -518,13 +518,12 @@ async fn no_false_drift_around_an_apply_and_missing_objects_are_reported() {
         "api=ghcr.io/example/api:2.5.0",
     ]);
     wait_begun(&op, begun).await;
-    // ...then writes the new state, with the lock still held.
-    let begun = reconciles_begun(&op).await;
+    // ...then writes the new state, with the lock still held (read on unlock: its parts
+    // may be half written while Terraform holds the lock).
     state["serial"] = Value::from(20);
     state["resources"][0]["instances"][0]["attributes"]["spec"][0]["template"][0]["spec"][0]["container"]
         [0]["image"] = Value::from("ghcr.io/example/api:2.5.0");
     push(dir.path(), &state, false);
-    wait_begun(&op, begun).await;
     // ...and releases the lock.
     let begun = reconciles_begun(&op).await;
     drop(console.stdin.take());

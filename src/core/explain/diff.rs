@@ -102,7 +102,7 @@ pub enum Segment {
 
 impl Change {
     /// Whether the values at this path may be secrets: an env var's value, a ConfigMap's
-    /// data.
+    /// data, a command line.
     pub fn is_sensitive(&self) -> bool {
         let in_env = self
             .segments
@@ -116,6 +116,11 @@ impl Change {
             self.segments.first(),
             Some(Segment::Field(f)) if f == "data" || f == "binaryData"
         );
+        // Command lines carry secrets as often as env does (`--db-password=…`).
+        let is_command_line = self
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::Field(f) if f == "args" || f == "command"));
         (in_env
             && (is_value
                 || self
@@ -123,6 +128,7 @@ impl Change {
                     .last()
                     .is_some_and(|s| matches!(s, Segment::Element(_)))))
             || is_data
+            || is_command_line
     }
 
     /// The line without values where [`Change::is_sensitive`].

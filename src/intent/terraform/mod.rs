@@ -55,73 +55,91 @@ fn manifest_kind_supported(manifest: &Value) -> bool {
     fingerprint::is_supported(manifest)
 }
 
-/// Reads a state (plain or gzip'd JSON).
+/// Reads a state (plain or gzip'd JSON); an instance that does not describe an object is an
+/// error naming its address.
 pub fn read(bytes: Vec<u8>) -> Result<Read, ReadError> {
+    read_with(bytes, Err)
+}
+
+/// [`read`], handing each instance that does not describe an object to `on_bad`: `Ok` skips
+/// it (the operator keeps the rest of the state), `Err` stops.
+pub fn read_with(
+    bytes: Vec<u8>,
+    mut on_bad: impl FnMut(ReadError) -> Result<(), ReadError>,
+) -> Result<Read, ReadError> {
     let json = inflate(bytes)?;
     let resources = state::resources(&json)?;
     let mut out = Read::default();
     for resource in &resources {
-        let managed = resource.is_managed();
-        let typed = TypedKind::of(&resource.type_);
-        let is_hpa = resource
-            .type_
-            .starts_with("kubernetes_horizontal_pod_autoscaler");
         for instance in &resource.instances {
-            let address = resource.address(instance.index_key.as_ref());
-            if !managed {
-                out.notes.push(format!("skipped {address}: a data source"));
-                continue;
+            match one(resource, instance, &mut out) {
+                Ok(Some(i)) => out.instances.push(i),
+                Ok(None) => {}
+                Err(error) => on_bad(error)?,
             }
-            if let Some(deposed) = &instance.deposed {
-                out.notes.push(format!(
-                    "skipped {address} (deposed object {deposed}): Terraform will destroy it"
-                ));
-                continue;
-            }
-            if instance.status.as_deref() == Some("tainted") {
-                out.notes.push(format!(
-                    "skipped {address}: tainted, Terraform will replace it"
-                ));
-                continue;
-            }
-            let attrs: Value = match instance.attributes {
-                Some(raw) => serde_json::from_str(raw.get()).map_err(|_| ReadError::Instance {
-                    address: address.clone(),
-                    why: "attributes are not JSON",
-                })?,
-                None => Value::Null,
-            };
-            if is_hpa {
-                out.hpas.extend(typed::hpa_manifest(&attrs));
-                continue;
-            }
-            let object = match (typed, resource.type_.as_str()) {
-                (Some(kind), _) => {
-                    typed::object(kind, &attrs).map_err(|source| ReadError::Typed {
-                        address: address.clone(),
-                        source,
-                    })?
-                }
-                (None, "kubernetes_manifest") => match manifest_object(&attrs, &address)? {
-                    Some(object) => object,
-                    None => {
-                        out.notes.push(format!(
-                            "skipped {address}: its kind is not one tfdrift fingerprints"
-                        ));
-                        continue;
-                    }
-                },
-                _ => {
-                    out.notes
-                        .push(format!("skipped {address}: not a supported resource type"));
-                    continue;
-                }
-            };
-            out.instances
-                .push(instance_of(address, object, instance.identity.as_ref())?);
         }
     }
     Ok(out)
+}
+
+/// One instance: `None` when it is skipped (with a note in `out`).
+fn one(
+    resource: &state::Resource<'_>,
+    instance: &state::Instance<'_>,
+    out: &mut Read,
+) -> Result<Option<Instance>, ReadError> {
+    let address = resource.address(instance.index_key.as_ref());
+    if !resource.is_managed() {
+        out.notes.push(format!("skipped {address}: a data source"));
+        return Ok(None);
+    }
+    if let Some(deposed) = &instance.deposed {
+        out.notes.push(format!(
+            "skipped {address} (deposed object {deposed}): Terraform will destroy it"
+        ));
+        return Ok(None);
+    }
+    if instance.status.as_deref() == Some("tainted") {
+        out.notes.push(format!(
+            "skipped {address}: tainted, Terraform will replace it"
+        ));
+        return Ok(None);
+    }
+    let attrs: Value = match instance.attributes {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| ReadError::Instance {
+            address: address.clone(),
+            why: "attributes are not JSON",
+        })?,
+        None => Value::Null,
+    };
+    if resource
+        .type_
+        .starts_with("kubernetes_horizontal_pod_autoscaler")
+    {
+        out.hpas.extend(typed::hpa_manifest(&attrs));
+        return Ok(None);
+    }
+    let object = match (TypedKind::of(&resource.type_), resource.type_.as_str()) {
+        (Some(kind), _) => typed::object(kind, &attrs).map_err(|source| ReadError::Typed {
+            address: address.clone(),
+            source,
+        })?,
+        (None, "kubernetes_manifest") => match manifest_object(&attrs, &address)? {
+            Some(object) => object,
+            None => {
+                out.notes.push(format!(
+                    "skipped {address}: its kind is not one tfdrift fingerprints"
+                ));
+                return Ok(None);
+            }
+        },
+        _ => {
+            out.notes
+                .push(format!("skipped {address}: not a supported resource type"));
+            return Ok(None);
+        }
+    };
+    instance_of(address, object, instance.identity.as_ref()).map(Some)
 }
 
 /// The object a `kubernetes_manifest` instance holds: what the user wrote (`manifest`), with
