@@ -51,7 +51,7 @@ each instance of kubernetes_deployment(_v1), kubernetes_stateful_set(_v1), kuber
 kubernetes_daemon_set_v1, kubernetes_service(_v1), kubernetes_config_map(_v1), and kubernetes_manifest \
 of those kinds, is in-sync, drifted (with what changed and who changed it), missing (in state, not in \
 the cluster) or recreated (deleted and created again outside Terraform: its uid differs from the one \
-in state). Env values and ConfigMap data are never printed. Works with every backend: \
+in state). Env values, ConfigMap data and command lines are never printed. Works with every backend: \
 `terraform state pull | tfdrift check --tfstate -`.\n\nExit status: 0 all in sync, 2 any drifted, \
 missing or recreated, 1 an error (as terraform plan -detailed-exitcode)."
     )]
