@@ -236,6 +236,8 @@ pub enum StateError {
     TooLarge,
     #[error(transparent)]
     Read(#[from] terraform::ReadError),
+    #[error("reading the state stopped unexpectedly")]
+    Aborted,
 }
 
 impl StateError {
@@ -245,6 +247,7 @@ impl StateError {
             StateError::TooLarge => "too_large",
             StateError::Read(terraform::ReadError::State(_)) => "undecodable",
             StateError::Read(_) => "invalid_instance",
+            StateError::Aborted => "aborted",
         }
     }
 }
@@ -565,9 +568,29 @@ impl Reader {
         let changed = if of_state.is_empty() {
             info!(state = %state, "state deleted; its objects go back to label-only tracking");
             write(&self.w.intents.unreadable).remove(state);
+            let labels = [
+                state.namespace.as_str(),
+                state.workspace.as_str(),
+                state.suffix.as_str(),
+            ];
+            let _ = self
+                .w
+                .metrics
+                .terraform_state_missing
+                .remove_label_values(&labels);
             self.w.intents.replace(state, HashMap::new())
         } else {
-            match decode(&self.w, state, &of_state) {
+            // Decoding (up to 256 MiB of JSON) runs on the blocking pool, not a runtime worker.
+            let decoded = match reassemble(&of_state) {
+                Err(error) => Err(error),
+                Ok(bytes) => {
+                    let (st, defaults) = (state.clone(), self.w.defaults.clone());
+                    tokio::task::spawn_blocking(move || decode(bytes, &st, &defaults))
+                        .await
+                        .unwrap_or(Err(StateError::Aborted))
+                }
+            };
+            match decoded {
                 Ok(named) => {
                     info!(state = %state, objects = named.len(), "state read");
                     write(&self.w.intents.unreadable).remove(state);
@@ -576,7 +599,8 @@ impl Reader {
                 Err(error) => {
                     // Its objects keep their last intent: no flapping to unknown, and no
                     // clean-up of objects this process has not seen it name yet.
-                    write(&self.w.intents.unreadable).insert(state.clone());
+                    // One Warning when a state becomes unreadable, not one per relist.
+                    let newly = write(&self.w.intents.unreadable).insert(state.clone());
                     self.w
                         .metrics
                         .terraform_state_errors_total
@@ -593,6 +617,7 @@ impl Reader {
                         .min_by_key(|p| p.index)
                         .map(|p| p.reference.clone());
                     if let Some(reference) = first
+                        && newly
                         && *self.w.leader.borrow()
                     {
                         let note = format!(
@@ -802,11 +827,10 @@ fn part_of(secret: &Secret) -> Option<Part> {
 
 /// Reads one state and computes what each object it names is judged by.
 fn decode(
-    w: &Watch,
+    bytes: Vec<u8>,
     state: &StateId,
-    parts: &[&Part],
+    defaults: &HashMap<&'static str, Arc<[Rule]>>,
 ) -> Result<HashMap<ObjectId, Arc<StateIntent>>, StateError> {
-    let bytes = reassemble(parts)?;
     // One bad instance does not cost the others their intent: it is skipped, named by
     // its address (never its values).
     let read = terraform::read_with(bytes, |error| {
@@ -816,8 +840,7 @@ fn decode(
     let state = Arc::new(state.clone());
     let mut named = HashMap::new();
     for instance in read.instances {
-        let defaults = w
-            .defaults
+        let defaults = defaults
             .get(instance.id.kind.as_str())
             .cloned()
             .unwrap_or_else(|| Arc::new([]));
