@@ -284,7 +284,7 @@ impl Context {
         {
             self.metrics
                 .terraform_state_drifted
-                .with_label_values(&[&state.namespace, &state.workspace, &state.suffix])
+                .with_label_values(&state.labels())
                 .add(by);
         }
     }

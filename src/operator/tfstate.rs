@@ -59,6 +59,11 @@ impl fmt::Display for StateId {
 }
 
 impl StateId {
+    /// The `namespace`, `workspace`, `suffix` labels of its metrics.
+    pub fn labels(&self) -> [&str; 3] {
+        [&self.namespace, &self.workspace, &self.suffix]
+    }
+
     fn secret_name(&self) -> String {
         format!("tfstate-{}-{}", self.workspace, self.suffix)
     }
@@ -328,6 +333,7 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
     }
     let mut stream = futures::stream::select_all(streams);
     let mut reader = Reader::new(w);
+    let mut missing_may_change = false;
     loop {
         let next_due = reader.pending.values().min().copied();
         tokio::select! {
@@ -338,15 +344,22 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
                     None => std::future::pending().await,
                 }
             } => {}
-            _ = reader.w.intents.presence_changed.notified() => {}
+            _ = reader.w.intents.presence_changed.notified() => missing_may_change = true,
             seen = stream.next() => match seen {
                 Some(Seen::Secret(ns, event)) => reader.on_secret(ns, event),
-                Some(Seen::Lease(ns, event)) => reader.on_lease(ns, event).await,
+                Some(Seen::Lease(ns, event)) => {
+                    reader.on_lease(ns, event).await;
+                    missing_may_change = true;
+                }
                 None => return,
             },
         }
-        reader.read_due().await;
-        reader.report_missing().await;
+        missing_may_change |= reader.read_due().await;
+        // Comparing every named object with the caches is O(objects): only when an object
+        // came or went, a state was read, or a lock changed.
+        if std::mem::take(&mut missing_may_change) {
+            reader.report_missing().await;
+        }
         reader.tell_synced();
     }
 }
@@ -542,8 +555,8 @@ impl Reader {
         }
     }
 
-    /// Reads every state whose Secrets have been quiet long enough.
-    async fn read_due(&mut self) {
+    /// Reads every state whose Secrets have been quiet long enough; whether it read any.
+    async fn read_due(&mut self) -> bool {
         let now = tokio::time::Instant::now();
         let due: Vec<StateId> = self
             .pending
@@ -551,6 +564,7 @@ impl Reader {
             .filter(|(_, t)| **t <= now)
             .map(|(s, _)| s.clone())
             .collect();
+        let any = !due.is_empty();
         for state in due {
             self.pending.remove(&state);
             // While Terraform holds the lock its parts may be half written; the unlock
@@ -561,6 +575,7 @@ impl Reader {
             }
             self.read(&state).await;
         }
+        any
     }
 
     async fn read(&mut self, state: &StateId) {
@@ -568,11 +583,7 @@ impl Reader {
         let changed = if of_state.is_empty() {
             info!(state = %state, "state deleted; its objects go back to label-only tracking");
             write(&self.w.intents.unreadable).remove(state);
-            let labels = [
-                state.namespace.as_str(),
-                state.workspace.as_str(),
-                state.suffix.as_str(),
-            ];
+            let labels = state.labels();
             let _ = self
                 .w
                 .metrics
@@ -640,15 +651,11 @@ impl Reader {
             self.w
                 .metrics
                 .terraform_state_resources
-                .with_label_values(&[&state.namespace, &state.workspace, &state.suffix])
+                .with_label_values(&state.labels())
                 .set(*n as i64);
         }
         if !counts.contains_key(state) {
-            let labels = [
-                state.namespace.as_str(),
-                state.workspace.as_str(),
-                state.suffix.as_str(),
-            ];
+            let labels = state.labels();
             let _ = self
                 .w
                 .metrics
@@ -760,7 +767,7 @@ impl Reader {
             self.w
                 .metrics
                 .terraform_state_missing
-                .with_label_values(&[&state.namespace, &state.workspace, &state.suffix])
+                .with_label_values(&state.labels())
                 .set(per_state.get(state).copied().unwrap_or(0));
         }
     }
