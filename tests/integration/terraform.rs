@@ -241,12 +241,7 @@ async fn the_operator_reads_the_state_terraform_pushed() {
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "tfop").await;
     let n = ns.name.as_str();
-    let mut state = state_in(n);
-    state["terraform_version"] = Value::from("1.5.0");
-    let uid = create_unlabelled(cp, n, "deploy-quantities-env").await;
-    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
-    let dir = backend(cp, n);
-    push(dir.path(), &state, true);
+    pushed(cp, n).await;
 
     let op = support::Operator::start(
         cp,
@@ -393,6 +388,18 @@ fn backend(cp: &support::ControlPlane, n: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The unlabelled Deployment of the fixture created in `n`, and the state fixture naming it
+/// (with its uid) pushed through the backend: the state and the Terraform directory.
+async fn pushed(cp: &support::ControlPlane, n: &str) -> (Value, tempfile::TempDir) {
+    let mut state = state_in(n);
+    state["terraform_version"] = Value::from("1.5.0");
+    let uid = create_unlabelled(cp, n, "deploy-quantities-env").await;
+    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
+    let dir = backend(cp, n);
+    push(dir.path(), &state, true);
+    (state, dir)
+}
+
 /// `terraform state push` of `state` (with or without taking the lock).
 fn push(dir: &Path, state: &Value, lock: bool) {
     std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
@@ -444,12 +451,7 @@ async fn no_false_drift_around_an_apply_and_missing_objects_are_reported() {
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "tflock").await;
     let n = ns.name.as_str();
-    let mut state = state_in(n);
-    state["terraform_version"] = Value::from("1.5.0");
-    let uid = create_unlabelled(cp, n, "deploy-quantities-env").await;
-    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
-    let dir = backend(cp, n);
-    push(dir.path(), &state, true);
+    let (mut state, dir) = pushed(cp, n).await;
     let op = support::Operator::start(
         cp,
         "tflock",
@@ -592,12 +594,7 @@ async fn state_secrets_are_read_with_least_privilege() {
         &other.name,
         "--from-literal=k=v",
     ]);
-    let mut state = state_in(n);
-    state["terraform_version"] = Value::from("1.5.0");
-    let uid = create_unlabelled(cp, n, "deploy-quantities-env").await;
-    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
-    let dir = backend(cp, n);
-    push(dir.path(), &state, true);
+    pushed(cp, n).await;
 
     let token = cp
         .service_account_token(&client, "tfdrift-system", "tfdrift-operator")
