@@ -58,6 +58,18 @@ pub async fn run<K: Fingerprint>(
     };
     let (reader, writer) = reflector::store::<Cached<K>>();
     let (gone_tx, gone_rx) = mpsc::unbounded_channel::<ObjectId>();
+    // Objects whose summary no longer fits what the states say (cached by identity only
+    // before a state named them, or hashed under other ignore rules): fetched again.
+    let (upgrade_tx, upgrade_rx) = mpsc::unbounded_channel::<ObjectRef<Cached<K>>>();
+    let outdated = {
+        let intents = ctx.intents.clone();
+        move |c: &Cached<K>| {
+            intents.as_ref().is_some_and(|i| {
+                let state = i.get(&reconcile::object_id(c));
+                c.outdated(state.as_ref().map(|s| &s.intent.ignore))
+            })
+        }
+    };
 
     // Which objects the watch holds, to notice the ones that leave it.
     let mut tracker = WatchIndex::<()>::default();
@@ -67,8 +79,29 @@ pub async fn run<K: Fingerprint>(
     let mut synced = Some(synced);
     let has_synced = Arc::new(AtomicBool::new(false));
     let has_synced_in_stream = has_synced.clone();
-    let stream = watcher(api, config)
-        .default_backoff()
+    let watch = watcher(api.clone(), config).default_backoff();
+    // With states to read, the first list waits for them: the objects they name are then
+    // summarised in full as they are listed, not fetched again one by one.
+    let states_read_once = ctx.intents.as_ref().map(|i| i.subscribe());
+    let watch = futures::stream::once(async move {
+        if let Some(mut rx) = states_read_once {
+            let _ = rx.wait_for(|read| *read).await;
+        }
+        watch
+    })
+    .flatten();
+    let upgrades = upgrades::<K>(
+        ctx.clone(),
+        api,
+        reader.clone(),
+        outdated.clone(),
+        upgrade_rx,
+        usize::from(opts.concurrency),
+    );
+    let upgrade_store = reader.clone();
+    let upgrade_outdated = outdated.clone();
+    let upgrade_on_trigger = upgrade_tx.clone();
+    let stream = futures::stream::select(watch, upgrades)
         .map_ok({
             let opts = ctx.cache_options(kind);
             move |event| summary::event::<K>(event, &opts)
@@ -81,7 +114,7 @@ pub async fn run<K: Fingerprint>(
                     let (namespace, name) = change.key;
                     let key = ObjectId::new(kind, &namespace, &name);
                     if let Some(intents) = &watch_ctx.intents {
-                        intents.object_seen(key.clone(), change.new.is_some());
+                        intents.object_seen(&key);
                     }
                     if change.new.is_none() {
                         // At once, so that no series outlives the object.
@@ -94,10 +127,28 @@ pub async fn run<K: Fingerprint>(
                     .resources_watched
                     .with_label_values(&[kind])
                     .set(tracker.len() as i64);
-                if matches!(event, watcher::Event::InitDone)
-                    && let Some(intents) = &watch_ctx.intents
-                {
-                    intents.kind_synced(kind);
+                match event {
+                    watcher::Event::Apply(c) if outdated(c) => {
+                        let _ = upgrade_tx.send(ObjectRef::from_obj(c));
+                    }
+                    watcher::Event::InitDone => {
+                        // A state read while the list ran may have outdated what it cached.
+                        for c in upgrade_store.state() {
+                            if outdated(&c) {
+                                let _ = upgrade_tx.send(ObjectRef::from_obj(c.as_ref()));
+                            }
+                        }
+                        if let Some(intents) = &watch_ctx.intents {
+                            let store = upgrade_store.clone();
+                            intents.kind_synced(
+                                kind,
+                                Box::new(move |namespace, name| {
+                                    store.get(&ObjectRef::new(name).within(namespace)).is_some()
+                                }),
+                            );
+                        }
+                    }
+                    _ => {}
                 }
                 if matches!(event, watcher::Event::InitDone)
                     && let Some(tx) = synced.take()
@@ -129,10 +180,22 @@ pub async fn run<K: Fingerprint>(
         .instrument(tracing::info_span!("gone_checks", kind)),
     );
 
+    let trigger_store = reader.clone();
     let retriggered = futures::stream::unfold(opts.triggers, |rx| async move {
         let mut rx = rx?;
         let (namespace, name) = rx.recv().await?;
         Some((ObjectRef::new(&name).within(&namespace), Some(rx)))
+    })
+    .filter(move |r| {
+        // An outdated summary has nothing to decide with: the object is fetched, and its
+        // arrival in the cache triggers the reconcile.
+        let upgrade = trigger_store
+            .get(r)
+            .is_some_and(|c| upgrade_outdated(c.as_ref()));
+        if upgrade {
+            let _ = upgrade_on_trigger.send(r.clone());
+        }
+        futures::future::ready(!upgrade)
     });
     // Until the HPAs are listed reconciles wait; their first list re-decides everything.
     let hpa_synced = match &ctx.scalers {
@@ -192,6 +255,69 @@ pub async fn run<K: Fingerprint>(
             "checking objects that left the watch panicked"
         );
     }
+}
+
+/// Fetches objects whose summary is outdated (see [`Cached::outdated`]), at most
+/// `concurrency` at a time, each retried with backoff while it stays outdated; yields them
+/// as watch events for the cache, unless the watch brought a fitting summary meanwhile (or
+/// they are gone).
+fn upgrades<K: Fingerprint>(
+    ctx: Arc<Context>,
+    api: Api<K>,
+    store: reflector::Store<Cached<K>>,
+    outdated: impl Fn(&Cached<K>) -> bool + Clone + Send + Sync + 'static,
+    requests: mpsc::UnboundedReceiver<ObjectRef<Cached<K>>>,
+    concurrency: usize,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static {
+    let kind = <K as k8s_openapi::Resource>::KIND;
+    futures::stream::unfold(requests, |mut rx| async move {
+        let r = rx.recv().await?;
+        Some((r, rx))
+    })
+    .map({
+        let (store, outdated) = (store.clone(), outdated.clone());
+        move |r| {
+        let (ctx, api, store, outdated) = (ctx.clone(), api.clone(), store.clone(), outdated.clone());
+        let key = ObjectId::new(kind, r.namespace.as_deref().unwrap_or_default(), &r.name);
+        async move {
+            let mut attempt = 0;
+            // Until fetched, or no longer cached by identity only (deleted, or the watch
+            // brought it in full).
+            while store.get(&r).is_some_and(|c| outdated(c.as_ref())) {
+                attempt += 1;
+                match ctx.call(&key, "get", api.get(&key.name)).await {
+                    Ok(obj) => {
+                        debug!(object = %key, "a Terraform state started or stopped naming it, or changed its ignore rules; fetched again");
+                        return obj.map(|obj| (r, obj));
+                    }
+                    Err(error) => {
+                        let delay = reconcile::backoff(attempt, 0);
+                        warn!(
+                            object = %key,
+                            attempt,
+                            error = &error as &dyn std::error::Error,
+                            retry_in = ?delay,
+                            "cannot fetch an object a Terraform state started or stopped naming"
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+            }
+            None
+        }
+    }})
+    .buffer_unordered(concurrency.max(1))
+    .filter_map(move |fetched| {
+        // Checked as the event enters the cache, not when the GET returned: a full
+        // summary the watch brought in between is newer.
+        let event = fetched.and_then(|(r, obj)| {
+            store
+                .get(&r)
+                .is_some_and(|c| outdated(c.as_ref()))
+                .then_some(Ok(watcher::Event::Apply(obj)))
+        });
+        futures::future::ready(event)
+    })
 }
 
 /// Fires once each time the flag turns true: this replica became leader, or the HPAs were

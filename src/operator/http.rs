@@ -26,7 +26,9 @@ const WATCH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 #[derive(Clone, Default)]
 pub struct Readiness {
     synced: Arc<AtomicBool>,
-    failing: Arc<Mutex<HashMap<&'static str, Instant>>>,
+    /// The watches failing now, by what they watch (a kind, or the Terraform state
+    /// Secrets of one namespace), and since when.
+    failing: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl Readiness {
@@ -34,13 +36,13 @@ impl Readiness {
         self.synced.store(ready, Ordering::Relaxed);
     }
 
-    /// A watch of `kind` failed just now.
-    pub fn watch_failed(&self, kind: &'static str) {
-        lock(&self.failing).insert(kind, Instant::now());
+    /// The watch of `kind` failed just now.
+    pub fn watch_failed(&self, kind: &str) {
+        lock(&self.failing).insert(kind.to_owned(), Instant::now());
     }
 
-    /// A watch of `kind` delivered an event: it works.
-    pub fn watch_ok(&self, kind: &'static str) {
+    /// The watch of `kind` delivered an event: it works.
+    pub fn watch_ok(&self, kind: &str) {
         let mut failing = lock(&self.failing);
         if !failing.is_empty() {
             failing.remove(kind);
@@ -57,7 +59,7 @@ impl Readiness {
         if failing.is_empty() {
             Ok(())
         } else {
-            let mut kinds: Vec<_> = failing.keys().copied().collect();
+            let mut kinds: Vec<&str> = failing.keys().map(String::as_str).collect();
             kinds.sort_unstable();
             Err(format!("watch failing: {}", kinds.join(", ")))
         }

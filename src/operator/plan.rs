@@ -100,6 +100,12 @@ pub(crate) fn plan<K: Fingerprint>(
             Step::CleanUp(patch)
         });
     }
+    if obj.outdated(situation.state.map(|s| &s.intent.ignore)) {
+        // Cached before a state named it (by identity only), or hashed under other
+        // ignore rules than it is judged under now: the controller fetches it, and its
+        // arrival in the cache decides.
+        return Ok(Step::Wait);
+    }
     let scaled = situation.scaled_by.is_some();
     let view = obj.view(scaled).map_err(str::to_owned)?;
     let live = view.hash.as_str();
@@ -234,8 +240,9 @@ fn ignored_list(rules: Option<&str>, scaled: bool) -> Option<String> {
 mod tests {
     use super::*;
     use crate::core::contract::reason;
-    use crate::operator::summary::Options;
+    use crate::operator::summary::{Options, RulesFrom};
     use k8s_openapi::api::apps::v1::Deployment;
+    use std::sync::Arc;
 
     const OTHER: &str = "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const NOW: &str = "2026-11-25T00:00:00Z";
@@ -503,7 +510,7 @@ mod tests {
 
     fn state_intent(hash: &str, uid: Option<&str>) -> StateIntent {
         StateIntent {
-            state: std::sync::Arc::new(crate::operator::tfstate::StateId {
+            state: Arc::new(crate::operator::tfstate::StateId {
                 namespace: "infra".into(),
                 workspace: "default".into(),
                 suffix: "app".into(),
@@ -514,11 +521,13 @@ mod tests {
                 hash: hash.to_owned(),
                 scaled_hash: None,
                 record: None,
+                ignore: None,
             },
         }
     }
 
     /// An object without the label, named in a state.
+    /// An unlabelled object as cached while a state names it (with no ignore annotation).
     fn unlabelled(annotations: &[(&str, &str)]) -> Cached<Deployment> {
         let mut d = deployment(annotations);
         d.metadata
@@ -526,7 +535,13 @@ mod tests {
             .as_mut()
             .unwrap()
             .remove(contract::ENABLED_LABEL);
-        Cached::new(d, &Options::default())
+        Cached::new(
+            d,
+            &Options {
+                named_by: Some(Arc::new(|_: &str, _: &str| Some(RulesFrom::State(None)))),
+                ..Options::default()
+            },
+        )
     }
 
     #[test]
@@ -661,5 +676,90 @@ mod tests {
             plan(&obj, &unreadable, || NOW.to_owned()).unwrap(),
             Step::Wait
         );
+    }
+
+    /// Cached by identity only (nothing named it then): no hash to judge by. Once a state
+    /// names it, it waits for the full object; if it carries our annotations from an
+    /// earlier state and none names it now, they are still removed.
+    #[test]
+    fn an_object_cached_by_identity_only_waits_for_its_full_summary() {
+        let nobody: crate::operator::summary::NamedBy = Arc::new(|_: &str, _: &str| None);
+        let by_identity = |annotations: &[(&str, &str)]| {
+            let mut d = deployment(annotations);
+            d.metadata
+                .labels
+                .as_mut()
+                .unwrap()
+                .remove(contract::ENABLED_LABEL);
+            Cached::new(
+                d,
+                &Options {
+                    named_by: Some(nobody.clone()),
+                    ..Options::default()
+                },
+            )
+        };
+        let obj = by_identity(&[]);
+        assert!(obj.identity_only && obj.live.is_err());
+        let live = live_hash();
+        let state = state_intent(&live, None);
+        let named = Situation {
+            state: Some(&state),
+            ..LEADER
+        };
+        assert_eq!(plan(&obj, &named, || NOW.to_owned()).unwrap(), Step::Wait);
+        let left = by_identity(&[(contract::TERRAFORM_ADDRESS, "kubernetes_deployment_v1.web")]);
+        assert_eq!(
+            plan(&left, &LEADER, || NOW.to_owned()).unwrap(),
+            Step::CleanUp(set(&[(contract::TERRAFORM_ADDRESS, None)]))
+        );
+        // A labelled object is always summarised in full.
+        let labelled = Cached::new(
+            deployment(&[]),
+            &Options {
+                named_by: Some(nobody),
+                ..Options::default()
+            },
+        );
+        assert!(!labelled.identity_only && labelled.live.is_ok());
+    }
+
+    /// The live side is hashed under the state's ignore annotation (what HCL says), like
+    /// the intent: a summary made under other rules waits for the object to be fetched
+    /// again, in both directions.
+    #[test]
+    fn a_summary_hashed_under_other_rules_than_the_states_waits() {
+        let live = live_hash();
+        let mut state = state_intent(&live, None);
+        fn named(s: &StateIntent) -> Situation<'_> {
+            Situation {
+                state: Some(s),
+                ..LEADER
+            }
+        }
+        // Hashed under no annotation; the state now says `replicas`.
+        state.intent.ignore = Some("replicas".into());
+        let obj = unlabelled(&[]);
+        assert_eq!(
+            plan(&obj, &named(&state), || NOW.to_owned()).unwrap(),
+            Step::Wait
+        );
+        // Hashed under the state's `replicas`; matching now.
+        let under_state = Cached::<Deployment>::new(
+            deployment(&[]),
+            &Options {
+                named_by: Some(Arc::new(|_: &str, _: &str| {
+                    Some(RulesFrom::State(Some("replicas".into())))
+                })),
+                ..Options::default()
+            },
+        );
+        assert!(plan_of(&under_state, &named(&state)).is_some());
+        // The labelled object left the state: judged by its spec-hash, under its own rules.
+        assert_eq!(
+            plan(&under_state, &LEADER, || NOW.to_owned()).unwrap(),
+            Step::Wait
+        );
+        assert!(plan_of(&cached(&[(contract::SPEC_HASH, live.as_str())]), &LEADER).is_some());
     }
 }

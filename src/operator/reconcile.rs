@@ -26,7 +26,7 @@ use crate::core::verdict::Verdict;
 use crate::operator::hpa::Scalers;
 use crate::operator::metrics::Metrics;
 use crate::operator::plan::{self, PlannedEvent, Situation, Step};
-use crate::operator::summary::Cached;
+use crate::operator::summary::{Cached, RulesFrom};
 use crate::operator::tfstate::{Intents, StateId, StateIntent};
 
 /// First retry delay after a transient error; doubles per failure up to [`MAX_BACKOFF`].
@@ -186,6 +186,14 @@ impl Context {
             record_baselines: self.record_baseline,
             defaults: self.defaults(kind),
             hpa_aware: self.scalers.is_some(),
+            named_by: self.intents.clone().map(|intents| {
+                let kind = kind.to_owned();
+                Arc::new(move |namespace: &str, name: &str| {
+                    intents
+                        .get(&ObjectId::new(&kind, namespace, name))
+                        .map(|s| RulesFrom::State(s.intent.ignore.clone()))
+                }) as crate::operator::summary::NamedBy
+            }),
         }
     }
 
@@ -282,10 +290,15 @@ impl Context {
             state: Some(state),
         }) = reported
         {
-            self.metrics
-                .terraform_state_drifted
-                .with_label_values(&state.labels())
-                .add(by);
+            let series = &self.metrics.terraform_state_drifted;
+            // A state that names nothing any more (deleted) keeps no series: an object
+            // leaving it must not bring one back at -1.
+            let gone = by < 0 && self.intents.as_ref().is_some_and(|i| !i.names_any(state));
+            if gone {
+                let _ = series.remove_label_values(&state.labels());
+            } else {
+                series.with_label_values(&state.labels()).add(by);
+            }
         }
     }
 

@@ -40,6 +40,10 @@ pub const MAX_COMPRESSED: usize = 64 * 1024 * 1024;
 /// Terraform writes a state's parts one after another: a state is read once its Secrets
 /// have been quiet this long.
 const QUIET: Duration = Duration::from_millis(500);
+/// The longest listing a state's Secrets may take (a state may be 64 MiB).
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+/// When a state's Secrets could not be listed, how soon they are tried again.
+const RELIST_AFTER: Duration = Duration::from_secs(5);
 /// The longest an event about a state may hold up the state watch.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -78,25 +82,86 @@ pub struct StateIntent {
     pub intent: terraform::Intent,
 }
 
+/// The states naming one object, in [`StateId`] order; it is judged against the first.
+/// Two states naming one object is a mistake in the Terraform code (both would fight over
+/// it); a fixed order keeps the verdict from flipping with the order states are read in.
+#[derive(Debug, Clone)]
+enum Claims {
+    One(Arc<StateIntent>),
+    Many(Vec<Arc<StateIntent>>),
+}
+
+impl Claims {
+    fn all(&self) -> &[Arc<StateIntent>] {
+        match self {
+            Claims::One(one) => std::slice::from_ref(one),
+            Claims::Many(many) => many,
+        }
+    }
+
+    fn first(&self) -> &Arc<StateIntent> {
+        &self.all()[0]
+    }
+
+    fn from_vec(mut claims: Vec<Arc<StateIntent>>) -> Option<Claims> {
+        claims.sort_by(|a, b| a.state.cmp(&b.state));
+        match claims.len() {
+            0 => None,
+            1 => claims.pop().map(Claims::One),
+            _ => Some(Claims::Many(claims)),
+        }
+    }
+
+    /// With `intent` as its state's claim.
+    fn with(&self, intent: Arc<StateIntent>) -> Claims {
+        let mut claims: Vec<_> = self
+            .all()
+            .iter()
+            .filter(|c| c.state != intent.state)
+            .cloned()
+            .collect();
+        claims.push(intent);
+        claims.sort_by(|a, b| a.state.cmp(&b.state));
+        if claims.len() == 1 {
+            Claims::One(claims.remove(0))
+        } else {
+            Claims::Many(claims)
+        }
+    }
+
+    /// Without `state`'s claim; `None` when no state names the object any more.
+    fn without(&self, state: &StateId) -> Option<Claims> {
+        Claims::from_vec(
+            self.all()
+                .iter()
+                .filter(|c| *c.state != *state)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn by(&self, state: &StateId) -> bool {
+        self.all().iter().any(|c| *c.state == *state)
+    }
+}
+
 /// Every object the states name, shared with the controllers.
 pub struct Intents {
-    by_object: RwLock<HashMap<ObjectId, Arc<StateIntent>>>,
+    by_object: RwLock<HashMap<ObjectId, Claims>>,
     synced: watch::Sender<bool>,
     /// States whose lock Lease has a holder: Terraform is changing things.
     locked: RwLock<HashSet<StateId>>,
-    /// The objects the controllers' caches hold, and the kinds whose caches have synced:
-    /// what a state names but the cluster lacks is missing.
-    present: RwLock<Presence>,
+    /// The controllers' caches, per kind, once synced: what a state names but a synced
+    /// cache lacks is missing. (Asked, not copied: a set of every object of the cluster
+    /// would cost more than the rest of the state watch.)
+    caches: RwLock<HashMap<String, Present>>,
     presence_changed: tokio::sync::Notify,
     /// States that exist but cannot be read now: their objects keep their last verdict.
     unreadable: RwLock<HashSet<StateId>>,
 }
 
-#[derive(Default)]
-struct Presence {
-    objects: HashSet<ObjectId>,
-    synced_kinds: HashSet<String>,
-}
+/// Whether a controller's cache holds the object (namespace, name).
+pub type Present = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 impl Default for Intents {
     fn default() -> Self {
@@ -104,7 +169,7 @@ impl Default for Intents {
             by_object: RwLock::default(),
             synced: watch::Sender::new(false),
             locked: RwLock::default(),
-            present: RwLock::default(),
+            caches: RwLock::default(),
             presence_changed: tokio::sync::Notify::new(),
             unreadable: RwLock::default(),
         }
@@ -113,7 +178,17 @@ impl Default for Intents {
 
 impl Intents {
     pub fn get(&self, key: &ObjectId) -> Option<Arc<StateIntent>> {
-        read(&self.by_object).get(key).cloned()
+        read(&self.by_object).get(key).map(|c| c.first().clone())
+    }
+
+    /// Whether `state` names any object (else it has no series of its own).
+    pub fn names_any(&self, state: &StateId) -> bool {
+        read(&self.by_object).values().any(|c| c.by(state))
+    }
+
+    /// Whether a state names `key`.
+    pub fn names(&self, key: &ObjectId) -> bool {
+        read(&self.by_object).contains_key(key)
     }
 
     /// Whether every state has been read once: before that no object may be judged by the
@@ -139,35 +214,35 @@ impl Intents {
         read(&self.locked).contains(state)
     }
 
-    /// A controller's cache gained (`true`) or lost an object.
-    pub fn object_seen(&self, key: ObjectId, present: bool) {
-        let named = read(&self.by_object).contains_key(&key);
-        let mut p = write(&self.present);
-        let changed = if present {
-            p.objects.insert(key)
-        } else {
-            p.objects.remove(&key)
-        };
-        drop(p);
-        if changed && named {
+    /// A controller's cache gained or lost `key`.
+    pub fn object_seen(&self, key: &ObjectId) {
+        if self.names(key) {
             self.presence_changed.notify_one();
         }
     }
 
-    /// A controller's cache of `kind` has synced: its absent objects are missing.
-    pub fn kind_synced(&self, kind: &str) {
-        if write(&self.present).synced_kinds.insert(kind.to_owned()) {
+    /// A controller's cache of `kind` has synced: from now on its absent objects are
+    /// missing, `present` says which it holds.
+    pub fn kind_synced(&self, kind: &str, present: Present) {
+        let first = write(&self.caches)
+            .insert(kind.to_owned(), present)
+            .is_none();
+        if first {
             self.presence_changed.notify_one();
         }
     }
 
     /// The objects states name that the cluster lacks (of kinds whose caches synced).
     fn missing(&self) -> HashMap<ObjectId, Arc<StateIntent>> {
-        let p = read(&self.present);
+        let caches = read(&self.caches);
         read(&self.by_object)
             .iter()
-            .filter(|(k, _)| p.synced_kinds.contains(&k.kind) && !p.objects.contains(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter(|(k, _)| {
+                caches
+                    .get(&k.kind)
+                    .is_some_and(|present| !present(&k.namespace, &k.name))
+            })
+            .map(|(k, v)| (k.clone(), v.first().clone()))
             .collect()
     }
 
@@ -175,7 +250,7 @@ impl Intents {
     fn named_by(&self, state: &StateId) -> Vec<ObjectId> {
         read(&self.by_object)
             .iter()
-            .filter(|(_, v)| *v.state == *state)
+            .filter(|(_, v)| v.by(state))
             .map(|(k, _)| k.clone())
             .collect()
     }
@@ -188,26 +263,68 @@ impl Intents {
     ) -> Vec<ObjectId> {
         let mut map = write(&self.by_object);
         let mut changed = Vec::new();
-        map.retain(|key, intent| {
-            let keep = *intent.state != *state || named.contains_key(key);
-            if !keep {
-                changed.push(key.clone());
+        let mut contested = Vec::new();
+        map.retain(|key, claims| {
+            if named.contains_key(key) || !claims.by(state) {
+                return true;
             }
-            keep
+            let before = claims.first().clone();
+            match claims.without(state) {
+                None => {
+                    changed.push(key.clone());
+                    false
+                }
+                Some(rest) => {
+                    if *rest.first() != before {
+                        changed.push(key.clone());
+                    }
+                    *claims = rest;
+                    true
+                }
+            }
         });
         for (key, intent) in named {
-            if map.get(&key) != Some(&intent) {
-                changed.push(key.clone());
-                map.insert(key, intent);
+            match map.get_mut(&key) {
+                None => {
+                    changed.push(key.clone());
+                    map.insert(key, Claims::One(intent));
+                }
+                Some(claims) => {
+                    let before = claims.first().clone();
+                    let was_contested = claims.all().len() > 1;
+                    *claims = claims.with(intent);
+                    if *claims.first() != before {
+                        changed.push(key.clone());
+                    }
+                    if !was_contested && claims.all().len() > 1 {
+                        contested.push((key, claims.clone()));
+                    }
+                }
             }
+        }
+        drop(map);
+        for (key, claims) in contested {
+            let states: Vec<String> = claims
+                .all()
+                .iter()
+                .map(|c| format!("{} ({})", c.state, c.address))
+                .collect();
+            warn!(
+                object = %key,
+                states = states.join(", "),
+                "named by more than one Terraform state; judged against the first"
+            );
         }
         changed
     }
 
+    /// How many objects each state names.
     fn counts(&self) -> BTreeMap<StateId, usize> {
         let mut counts = BTreeMap::new();
-        for intent in read(&self.by_object).values() {
-            *counts.entry((*intent.state).clone()).or_insert(0) += 1;
+        for claims in read(&self.by_object).values() {
+            for claim in claims.all() {
+                *counts.entry((*claim.state).clone()).or_insert(0) += 1;
+            }
         }
         counts
     }
@@ -224,11 +341,13 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 /// Where a change of intent is sent: one channel per kind, to that kind's controller.
 pub type Triggers = HashMap<&'static str, mpsc::UnboundedSender<(String, String)>>;
 
-/// One Secret of a state: which part it is and its bytes (gzip, compressed).
+/// One Secret of a state: which part it is and its bytes (gzip, compressed) until the
+/// state is read; the next read lists the state's Secrets again rather than keep a copy
+/// of every state in memory between changes.
 struct Part {
     state: StateId,
     index: usize,
-    data: Vec<u8>,
+    data: Option<Vec<u8>>,
     reference: ObjectReference,
 }
 
@@ -278,10 +397,14 @@ fn reassemble(parts: &[&Part]) -> Result<Vec<u8>, StateError> {
         if part.index != expected {
             return Err(StateError::MissingPart(expected));
         }
-        if out.len() + part.data.len() > MAX_COMPRESSED {
+        let data = part
+            .data
+            .as_deref()
+            .ok_or(StateError::MissingPart(expected))?;
+        if out.len() + data.len() > MAX_COMPRESSED {
             return Err(StateError::TooLarge);
         }
-        out.extend_from_slice(&part.data);
+        out.extend_from_slice(data);
     }
     Ok(out)
 }
@@ -332,6 +455,7 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
         );
     }
     let mut stream = futures::stream::select_all(streams);
+    let mut leader = w.leader.clone();
     let mut reader = Reader::new(w);
     let mut missing_may_change = false;
     loop {
@@ -345,6 +469,8 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
                 }
             } => {}
             _ = reader.w.intents.presence_changed.notified() => missing_may_change = true,
+            // A new leader reports what is missing now; a standby reports nothing.
+            Ok(()) = leader.changed() => missing_may_change = true,
             seen = stream.next() => match seen {
                 Some(Seen::Secret(ns, event)) => reader.on_secret(ns, event),
                 Some(Seen::Lease(ns, event)) => {
@@ -392,13 +518,16 @@ impl Reader {
     }
 
     fn watch_result<T>(&self, ns: &str, what: &str, event: Result<T, watcher::Error>) -> Option<T> {
+        // One readiness entry per watch: one namespace's watch working says nothing of
+        // another's.
+        let watch = format!("{KIND} {what} in {ns}");
         match event {
             Ok(event) => {
-                self.w.readiness.watch_ok(KIND);
+                self.w.readiness.watch_ok(&watch);
                 Some(event)
             }
             Err(error) => {
-                self.w.readiness.watch_failed(KIND);
+                self.w.readiness.watch_failed(&watch);
                 warn!(
                     namespace = %ns,
                     error = &error as &dyn std::error::Error,
@@ -520,14 +649,25 @@ impl Reader {
     /// Lists `state`'s Secrets (a consistent read) and reads it now; then every object it
     /// names is decided again, changed or not.
     async fn reread(&mut self, state: &StateId) {
+        self.pending.remove(state);
+        self.read(state, true).await;
+        for key in self.w.intents.named_by(state) {
+            self.trigger(&key);
+        }
+    }
+
+    /// Lists `state`'s Secrets (a consistent read) into `parts`; whether it could.
+    async fn list_parts(&mut self, state: &StateId) -> bool {
         let api: Api<Secret> = Api::namespaced(self.w.client.clone(), &state.namespace);
         let selector = format!(
             "{SELECTOR},{WORKSPACE_LABEL}={},{SUFFIX_LABEL}={}",
             state.workspace, state.suffix
         );
-        match api
-            .list(&kube::api::ListParams::default().labels(&selector))
+        let params = kube::api::ListParams::default().labels(&selector);
+        let list = api.list(&params);
+        match tokio::time::timeout(LIST_TIMEOUT, list)
             .await
+            .unwrap_or_else(|_| Err(kube::Error::Service("timed out".into())))
         {
             Ok(list) => {
                 self.parts.retain(|_, p| p.state != *state);
@@ -539,14 +679,11 @@ impl Reader {
                 }
             }
             Err(error) => {
-                warn!(state = %state, error = &error as &dyn std::error::Error, "cannot list the state's Secrets; deciding with what the watch holds");
+                warn!(state = %state, error = &error as &dyn std::error::Error, "cannot list the state's Secrets");
+                return false;
             }
         }
-        self.pending.remove(state);
-        self.read(state).await;
-        for key in self.w.intents.named_by(state) {
-            self.trigger(&key);
-        }
+        true
     }
 
     fn trigger(&self, key: &ObjectId) {
@@ -573,12 +710,28 @@ impl Reader {
                 debug!(state = %state, "state changed while locked; read again on unlock");
                 continue;
             }
-            self.read(&state).await;
+            self.read(&state, false).await;
         }
         any
     }
 
-    async fn read(&mut self, state: &StateId) {
+    /// Reads `state`; with `list`, from its Secrets listed now rather than what the watch
+    /// brought.
+    async fn read(&mut self, state: &StateId, list: bool) {
+        // The parts of a state read before were dropped: list them again, all at once.
+        let dropped = self
+            .parts
+            .values()
+            .any(|p| p.state == *state && p.data.is_none());
+        if (list || dropped) && !self.list_parts(state).await {
+            if dropped {
+                // Its objects keep their intent; an API error says nothing of the state.
+                self.pending
+                    .insert(state.clone(), tokio::time::Instant::now() + RELIST_AFTER);
+                return;
+            }
+            warn!(state = %state, "deciding with what the watch holds");
+        }
         let of_state: Vec<&Part> = self.parts.values().filter(|p| p.state == *state).collect();
         let changed = if of_state.is_empty() {
             info!(state = %state, "state deleted; its objects go back to label-only tracking");
@@ -588,6 +741,13 @@ impl Reader {
                 .w
                 .metrics
                 .terraform_state_missing
+                .remove_label_values(&labels);
+            // Its drifted objects take theirs away as they are decided again; one with
+            // none drifted has nobody to do it.
+            let _ = self
+                .w
+                .metrics
+                .terraform_state_drifted
                 .remove_label_values(&labels);
             self.w.intents.replace(state, HashMap::new())
         } else {
@@ -642,6 +802,9 @@ impl Reader {
                 }
             }
         };
+        for part in self.parts.values_mut().filter(|p| p.state == *state) {
+            part.data = None;
+        }
         for key in changed {
             debug!(object = %key, "intent from Terraform state changed; re-deciding it");
             self.trigger(&key);
@@ -685,6 +848,14 @@ impl Reader {
     /// Warning on the state's Secret and `tfdrift_resource_missing` while it lasts.
     async fn report_missing(&mut self) {
         if !*self.w.leader.borrow() {
+            // Per-object series come from the leader alone; a new leader reports afresh.
+            for (key, intent) in self.missing.drain() {
+                let _ = self
+                    .w
+                    .metrics
+                    .resource_missing
+                    .remove_label_values(&missing_labels(&key, &intent));
+            }
             return;
         }
         let mut now = self.w.intents.missing();
@@ -717,12 +888,11 @@ impl Reader {
             .collect();
         for key in gone {
             if let Some(intent) = self.missing.remove(&key) {
-                let _ = self.w.metrics.resource_missing.remove_label_values(&[
-                    key.kind.as_str(),
-                    key.namespace.as_str(),
-                    key.name.as_str(),
-                    &intent.address,
-                ]);
+                let _ = self
+                    .w
+                    .metrics
+                    .resource_missing
+                    .remove_label_values(&missing_labels(&key, &intent));
             }
         }
         for (key, intent) in now {
@@ -732,12 +902,7 @@ impl Reader {
             self.w
                 .metrics
                 .resource_missing
-                .with_label_values(&[
-                    key.kind.as_str(),
-                    key.namespace.as_str(),
-                    key.name.as_str(),
-                    &intent.address,
-                ])
+                .with_label_values(&missing_labels(&key, &intent))
                 .set(1);
             info!(object = %key, address = %intent.address, "named in Terraform state, not in the cluster");
             let reference = ObjectReference {
@@ -789,6 +954,11 @@ impl Reader {
     }
 }
 
+/// The labels of `tfdrift_resource_missing`.
+fn missing_labels<'a>(key: &'a ObjectId, intent: &'a StateIntent) -> [&'a str; 4] {
+    [&key.kind, &key.namespace, &key.name, &intent.address]
+}
+
 /// Held ⇔ the Lease has a holder (the backend also sets a lock-info annotation).
 fn is_held(lease: &Lease) -> bool {
     lease
@@ -822,6 +992,7 @@ fn part_of(secret: &Secret) -> Option<Part> {
         .and_then(|d| d.get("tfstate"))
         .map(|b| b.0.clone())
         .unwrap_or_default();
+    let data = Some(data);
     // Only the backend's own names: a copy carrying the same labels is not a part.
     let index = part_index(&state.secret_name(), &secret.name_any())?;
     Some(Part {
@@ -840,13 +1011,13 @@ fn decode(
 ) -> Result<HashMap<ObjectId, Arc<StateIntent>>, StateError> {
     // One bad instance does not cost the others their intent: it is skipped, named by
     // its address (never its values).
-    let read = terraform::read_with(bytes, |error| {
-        warn!(error = %error, "an instance of the Terraform state does not describe an object; skipped");
-        Ok(())
-    })?;
     let state = Arc::new(state.clone());
     let mut named = HashMap::new();
-    for instance in read.instances {
+    let on_bad = |error| {
+        warn!(error = %error, "an instance of the Terraform state does not describe an object; skipped");
+        Ok(())
+    };
+    terraform::read_each(bytes, on_bad, |instance| {
         let defaults = defaults
             .get(instance.id.kind.as_str())
             .cloned()
@@ -856,7 +1027,7 @@ fn decode(
             Err(error) => {
                 // The error's own line only: a decoding error's source may quote a value.
                 warn!(address = %instance.address, error = %error, "cannot fingerprint this instance; skipped");
-                continue;
+                return;
             }
         };
         named.insert(
@@ -868,7 +1039,7 @@ fn decode(
                 intent,
             }),
         );
-    }
+    })?;
     Ok(named)
 }
 
@@ -895,7 +1066,7 @@ mod tests {
         let part = |index: usize, data: &[u8]| Part {
             state: state.clone(),
             index,
-            data: data.to_vec(),
+            data: Some(data.to_vec()),
             reference: ObjectReference::default(),
         };
         let (a, b, c) = (part(0, b"ab"), part(1, b"cd"), part(2, b"ef"));
@@ -904,5 +1075,69 @@ mod tests {
             reassemble(&[&a, &c]),
             Err(StateError::MissingPart(1))
         ));
+        // A part whose bytes were dropped after a read is listed again, never guessed.
+        let dropped = Part {
+            data: None,
+            ..part(1, b"")
+        };
+        assert!(matches!(
+            reassemble(&[&a, &dropped, &c]),
+            Err(StateError::MissingPart(1))
+        ));
+    }
+
+    fn claim(workspace: &str, hash: &str) -> Arc<StateIntent> {
+        Arc::new(StateIntent {
+            state: Arc::new(StateId {
+                namespace: "infra".into(),
+                workspace: workspace.into(),
+                suffix: "app".into(),
+            }),
+            address: format!("kubernetes_deployment_v1.{workspace}").into(),
+            uid: None,
+            intent: terraform::Intent {
+                hash: hash.into(),
+                scaled_hash: None,
+                record: None,
+                ignore: None,
+            },
+        })
+    }
+
+    /// Two states naming one object: judged against the first in state order, whichever
+    /// was read last; when it stops naming the object the other takes over.
+    #[test]
+    fn an_object_two_states_name_is_judged_against_the_first_in_order() {
+        let web = ObjectId::new("Deployment", "default", "web");
+        let (a, b) = (claim("a", "1"), claim("b", "2"));
+        for order in [[&a, &b], [&b, &a]] {
+            let intents = Intents::default();
+            for c in order {
+                intents.replace(&c.state, HashMap::from([(web.clone(), c.clone())]));
+            }
+            assert_eq!(
+                intents.get(&web).unwrap().address.as_ref(),
+                "kubernetes_deployment_v1.a"
+            );
+            assert_eq!(intents.counts().len(), 2, "each state counts what it names");
+            let changed = intents.replace(&a.state, HashMap::new());
+            assert_eq!(changed, std::slice::from_ref(&web));
+            assert_eq!(
+                intents.get(&web).unwrap().address.as_ref(),
+                "kubernetes_deployment_v1.b"
+            );
+            assert!(!intents.names_any(&a.state) && intents.names_any(&b.state));
+            assert_eq!(
+                intents.replace(&b.state, HashMap::new()),
+                std::slice::from_ref(&web)
+            );
+            assert!(intents.get(&web).is_none());
+        }
+        // The second state changing its claim changes nothing while the first holds.
+        let intents = Intents::default();
+        intents.replace(&a.state, HashMap::from([(web.clone(), a.clone())]));
+        intents.replace(&b.state, HashMap::from([(web.clone(), b.clone())]));
+        let changed = intents.replace(&b.state, HashMap::from([(web.clone(), claim("b", "3"))]));
+        assert!(changed.is_empty(), "{changed:?}");
     }
 }

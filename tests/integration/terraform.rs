@@ -241,7 +241,7 @@ async fn the_operator_reads_the_state_terraform_pushed() {
     let client = cp.client().await.unwrap();
     let ns = support::namespace(&client, "tfop").await;
     let n = ns.name.as_str();
-    pushed(cp, n).await;
+    let (mut state, dir) = pushed(cp, n).await;
 
     let op = support::Operator::start(
         cp,
@@ -341,6 +341,32 @@ async fn the_operator_reads_the_state_terraform_pushed() {
         },
     )
     .await;
+
+    // Named again, by a state pushed while the operator runs: the object, cached by
+    // identity only since no state named it, is fetched again and judged (still drifted:
+    // its image is not the state's).
+    state["serial"] = Value::from(state["serial"].as_u64().unwrap_or(1) + 10);
+    push(dir.path(), &state, true);
+    let back = support::eventually(
+        "the state's annotations back",
+        Duration::from_secs(60),
+        || async {
+            let a = Api::<Deployment>::namespaced(client.clone(), n)
+                .get("deploy-quantities-env")
+                .await
+                .ok()?
+                .metadata
+                .annotations
+                .unwrap_or_default();
+            (a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("true")).then_some(a)
+        },
+    )
+    .await;
+    assert_eq!(back["tfdrift.jin.dev/terraform-address"], address);
+    assert!(
+        op.logs().contains("fetched again"),
+        "the object was not fetched again"
+    );
     drop(op);
     ns.delete(&client).await;
 }

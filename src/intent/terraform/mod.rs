@@ -65,7 +65,22 @@ pub fn read(bytes: Vec<u8>) -> Result<Read, ReadError> {
 /// it (the operator keeps the rest of the state), `Err` stops.
 pub fn read_with(
     bytes: Vec<u8>,
+    on_bad: impl FnMut(ReadError) -> Result<(), ReadError>,
+) -> Result<Read, ReadError> {
+    let mut instances = Vec::new();
+    let mut out = read_each(bytes, on_bad, |i| instances.push(i))?;
+    out.instances = instances;
+    Ok(out)
+}
+
+/// [`read_with`], handing each instance to `each` as it is read instead of keeping them
+/// all: what the caller keeps of an instance is then allocated next to the rest of it,
+/// not scattered among every instance's decoded attributes, which are most of the memory
+/// reading a large state takes and would otherwise pin it after they are freed. The returned [`Read`] has no instances.
+pub fn read_each(
+    bytes: Vec<u8>,
     mut on_bad: impl FnMut(ReadError) -> Result<(), ReadError>,
+    mut each: impl FnMut(Instance),
 ) -> Result<Read, ReadError> {
     let json = inflate(bytes)?;
     let resources = state::resources(&json)?;
@@ -73,7 +88,7 @@ pub fn read_with(
     for resource in &resources {
         for instance in &resource.instances {
             match one(resource, instance, &mut out) {
-                Ok(Some(i)) => out.instances.push(i),
+                Ok(Some(i)) => each(i),
                 Ok(None) => {}
                 Err(error) => on_bad(error)?,
             }
@@ -228,6 +243,9 @@ pub struct Intent {
     /// The fingerprint as a baseline record (`v1:<hash>:<deflated JSON>`), to say what
     /// drifted; `None` when it would be too large.
     pub record: Option<String>,
+    /// The object's `tfdrift.jin.dev/ignore` annotation as the state records it (as written
+    /// in HCL): the live object is hashed under the same rules.
+    pub ignore: Option<std::sync::Arc<str>>,
 }
 
 /// The intent of `instance` under `defaults` (the kind's default ignore rules).
@@ -263,5 +281,6 @@ pub fn intent(
         scaled_hash: (scaled != hash).then_some(scaled),
         hash,
         record,
+        ignore: annotation.map(Into::into),
     })
 }
