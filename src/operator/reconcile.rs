@@ -548,13 +548,11 @@ async fn explain<K: Fingerprint>(
         }
     };
     // The same rules as the cached summary, so that the hashes meet.
-    let rules = ignore::rules_for(
-        &key.kind,
-        &ctx.defaults(&key.kind),
-        full.annotations().get(contract::IGNORE).map(String::as_str),
-        scaled,
-    )
-    .rules;
+    let annotation = match &obj.rules_from {
+        RulesFrom::State(ignore) => ignore.as_deref(),
+        RulesFrom::Live => full.annotations().get(contract::IGNORE).map(String::as_str),
+    };
+    let rules = ignore::rules_for(&key.kind, &ctx.defaults(&key.kind), annotation, scaled).rules;
     let mut spec = fingerprint::spec_value(&full).ok()?;
     ignore::apply(&mut spec, &rules);
     if fingerprint::hash_spec(&key.kind, &spec).ok()? != live {

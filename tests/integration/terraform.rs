@@ -367,6 +367,29 @@ async fn the_operator_reads_the_state_terraform_pushed() {
         op.logs().contains("fetched again"),
         "the object was not fetched again"
     );
+
+    // An ignore rule written in HCL reaches the state with the next apply: the live object
+    // is hashed under it too (fetched again), and the ignored container no longer drifts.
+    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["annotations"] =
+        serde_json::json!({"tfdrift.jin.dev/ignore": "containers[api]"});
+    // (Terraform bumped the serial of the push before: above it.)
+    state["serial"] = Value::from(state["serial"].as_u64().unwrap_or(1) + 10);
+    push(dir.path(), &state, true);
+    support::eventually(
+        "in sync under the state's ignore rule",
+        Duration::from_secs(60),
+        || async {
+            let a = Api::<Deployment>::namespaced(client.clone(), n)
+                .get("deploy-quantities-env")
+                .await
+                .ok()?
+                .metadata
+                .annotations
+                .unwrap_or_default();
+            (a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("false")).then_some(())
+        },
+    )
+    .await;
     drop(op);
     ns.delete(&client).await;
 }
