@@ -269,43 +269,14 @@ fn upgrades<K: Fingerprint>(
     requests: mpsc::UnboundedReceiver<ObjectRef<Cached<K>>>,
     concurrency: usize,
 ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static {
-    let kind = <K as k8s_openapi::Resource>::KIND;
     futures::stream::unfold(requests, |mut rx| async move {
         let r = rx.recv().await?;
         Some((r, rx))
     })
     .map({
         let (store, outdated) = (store.clone(), outdated.clone());
-        move |r| {
-        let (ctx, api, store, outdated) = (ctx.clone(), api.clone(), store.clone(), outdated.clone());
-        let key = ObjectId::new(kind, r.namespace.as_deref().unwrap_or_default(), &r.name);
-        async move {
-            let mut attempt = 0;
-            // Until fetched, or no longer cached by identity only (deleted, or the watch
-            // brought it in full).
-            while store.get(&r).is_some_and(|c| outdated(c.as_ref())) {
-                attempt += 1;
-                match ctx.call(&key, "get", api.get(&key.name)).await {
-                    Ok(obj) => {
-                        debug!(object = %key, "a Terraform state started or stopped naming it, or changed its ignore rules; fetched again");
-                        return obj.map(|obj| (r, obj));
-                    }
-                    Err(error) => {
-                        let delay = reconcile::backoff(attempt, 0);
-                        warn!(
-                            object = %key,
-                            attempt,
-                            error = &error as &dyn std::error::Error,
-                            retry_in = ?delay,
-                            "cannot fetch an object a Terraform state started or stopped naming"
-                        );
-                        tokio::time::sleep(delay).await;
-                    }
-                }
-            }
-            None
-        }
-    }})
+        move |r| fetch_again(ctx.clone(), api.clone(), store.clone(), outdated.clone(), r)
+    })
     .buffer_unordered(concurrency.max(1))
     .filter_map(move |fetched| {
         // Checked as the event enters the cache, not when the GET returned: a full
@@ -318,6 +289,44 @@ fn upgrades<K: Fingerprint>(
         });
         futures::future::ready(event)
     })
+}
+
+/// One object of [`upgrades`]: fetched while its summary stays outdated, retried with
+/// backoff; `None` once it is gone or the watch brought a fitting summary.
+async fn fetch_again<K: Fingerprint>(
+    ctx: Arc<Context>,
+    api: Api<K>,
+    store: reflector::Store<Cached<K>>,
+    outdated: impl Fn(&Cached<K>) -> bool,
+    r: ObjectRef<Cached<K>>,
+) -> Option<(ObjectRef<Cached<K>>, K)> {
+    let kind = <K as k8s_openapi::Resource>::KIND;
+    let key = ObjectId::new(kind, r.namespace.as_deref().unwrap_or_default(), &r.name);
+    let mut attempt = 0;
+    while store.get(&r).is_some_and(|c| outdated(c.as_ref())) {
+        attempt += 1;
+        match ctx.call(&key, "get", api.get(&key.name)).await {
+            Ok(obj) => {
+                debug!(
+                    object = %key,
+                    "fetched again: a state started or stopped naming it, or changed its rules"
+                );
+                return obj.map(|obj| (r, obj));
+            }
+            Err(error) => {
+                let delay = reconcile::backoff(attempt, 0);
+                warn!(
+                    object = %key,
+                    attempt,
+                    error = &error as &dyn std::error::Error,
+                    retry_in = ?delay,
+                    "cannot fetch an object a Terraform state started or stopped naming"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+    None
 }
 
 /// Fires once each time the flag turns true: this replica became leader, or the HPAs were
