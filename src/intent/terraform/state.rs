@@ -28,8 +28,21 @@ pub enum StateError {
         "state format version {0} is not supported; tfdrift reads version {SUPPORTED_VERSION} (Terraform 0.12 and later)"
     )]
     Version(String),
-    #[error("not a Terraform state v4: {0}")]
-    Shape(#[source] serde_json::Error),
+    /// Where, not what: serde's message for a field of the wrong type quotes the value,
+    /// and this error reaches logs, events and CI output.
+    #[error(
+        "not a Terraform state v4: a field has an unexpected type or shape at line {line}, column {column}"
+    )]
+    Shape { line: usize, column: usize },
+}
+
+impl StateError {
+    fn shape(e: &serde_json::Error) -> Self {
+        StateError::Shape {
+            line: e.line(),
+            column: e.column(),
+        }
+    }
 }
 
 /// The bytes of a state: gzip'd input (as the Terraform `kubernetes` backend stores it)
@@ -104,23 +117,31 @@ pub struct Identity {
     pub namespace: Option<String>,
 }
 
+/// How much of an unsupported `version` value an error quotes.
+const VERSION_SHOWN: usize = 16;
+
 /// The resources of a state v4 document, borrowing from `json`.
 pub fn resources(json: &[u8]) -> Result<Vec<Resource<'_>>, StateError> {
     let envelope: Envelope<'_> = serde_json::from_slice(json).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             StateError::NotJson(e)
         } else {
-            StateError::Shape(e)
+            StateError::shape(&e)
         }
     })?;
     match &envelope.version {
         None => return Err(StateError::NotState),
         Some(Value::Number(n)) if n.as_u64() == Some(SUPPORTED_VERSION) => {}
-        Some(other) => return Err(StateError::Version(other.to_string())),
+        Some(other) => {
+            return Err(StateError::Version(crate::core::text::bounded(
+                &other.to_string(),
+                VERSION_SHOWN,
+            )));
+        }
     }
     match envelope.resources {
         None => Ok(Vec::new()),
-        Some(raw) => serde_json::from_str(raw.get()).map_err(StateError::Shape),
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| StateError::shape(&e)),
     }
 }
 
@@ -195,8 +216,19 @@ mod tests {
         ));
         assert!(matches!(
             resources(br#"{"version":4,"resources":{}}"#),
-            Err(StateError::Shape(_))
+            Err(StateError::Shape { .. })
         ));
+        // A value of the wrong type is located, never quoted.
+        let wrong = resources(
+            br#"{"version":4,"resources":[{"type":"s3cr3t-value","instances":"s3cr3t-too"}]}"#,
+        )
+        .unwrap_err();
+        let text = wrong.to_string();
+        assert!(
+            !text.contains("s3cr3t") && text.contains("line 1"),
+            "{text}"
+        );
+        assert!(std::error::Error::source(&wrong).is_none());
         assert!(resources(br#"{"version":4}"#).unwrap().is_empty());
     }
 
