@@ -5,8 +5,9 @@
 //!    (kube-apiserver's own `apiserver_request_total`);
 //! 3. idles through at least 3 resyncs and counts writes again;
 //! 4. drifts objects one at a time (BENCH_DRIFTS, default 200) and measures, from each
-//!    patch's response, when a watch sees `drifted=true` — and, as the floor, when the
-//!    same watch sees the drifting patch itself;
+//!    patch's response, when a watch sees `drifted=true`, when a watch on Events sees the
+//!    DriftDetected Warning — and, as the floor, when the first watch sees the drifting
+//!    patch itself;
 //! 5. samples the operator's RSS and CPU, and kube-apiserver's CPU, from /proc.
 //!
 //! `BENCH_SCENARIO=terraform`: the N Deployments carry no label and no annotation; a
@@ -122,6 +123,8 @@ struct Seen {
     /// When the watch first showed each object with the drifted image / with drifted=true.
     image: HashMap<String, Instant>,
     drifted: HashMap<String, Instant>,
+    /// When a watch on Events first showed a DriftDetected Warning about each object.
+    event: HashMap<String, Instant>,
     verdicts: usize,
     with_verdict: std::collections::HashSet<String>,
 }
@@ -368,6 +371,27 @@ async fn run() {
         }
     });
 
+    // The Warning users watch (`kubectl get events`) is sent before the PATCH that records
+    // the verdict: it is timed too.
+    let event_seen = seen.clone();
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(client.clone(), &ns.name);
+    tokio::spawn(async move {
+        let stream = watcher(events, watcher::Config::default()).default_backoff();
+        futures::pin_mut!(stream);
+        while let Ok(Some(event)) = stream.try_next().await {
+            let now = Instant::now();
+            let (watcher::Event::Apply(e) | watcher::Event::InitApply(e)) = event else {
+                continue;
+            };
+            if e.reason.as_deref() == Some("DriftDetected")
+                && let Some(name) = e.regarding.and_then(|r| r.name)
+            {
+                event_seen.lock().unwrap().event.entry(name).or_insert(now);
+            }
+        }
+    });
+
     let writes_before = apiserver_writes(&client).await;
     let apiserver_pid = cp.apiserver_pid();
     let (_, api_cpu_before) = proc_usage(apiserver_pid);
@@ -428,6 +452,7 @@ async fn run() {
 
     let mut detect = Vec::new();
     let mut floor = Vec::new();
+    let mut warning = Vec::new();
     // A strategic-merge patch of one container by name, as `kubectl set image` sends.
     let patch = Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
         {"name": "web", "image": "registry.example.com/web:2.0.0"}]}}}}));
@@ -437,19 +462,26 @@ async fn run() {
             .await
             .expect("drift patch");
         let responded = Instant::now();
-        let (img, drifted) = eventually(
+        let (img, drifted, warned) = eventually(
             &format!("{name} drifted"),
             Duration::from_secs(60),
             || async {
                 let s = seen.lock().unwrap();
-                Some((*s.image.get(&name)?, *s.drifted.get(&name)?))
+                Some((
+                    *s.image.get(&name)?,
+                    *s.drifted.get(&name)?,
+                    *s.event.get(&name)?,
+                ))
             },
         )
         .await;
-        floor.push(img.saturating_duration_since(responded).as_secs_f64() * 1000.0);
-        detect.push(drifted.saturating_duration_since(responded).as_secs_f64() * 1000.0);
+        let ms = |t: Instant| t.saturating_duration_since(responded).as_secs_f64() * 1000.0;
+        floor.push(ms(img));
+        detect.push(ms(drifted));
+        warning.push(ms(warned));
     }
     detect.sort_by(f64::total_cmp);
+    warning.sort_by(f64::total_cmp);
     floor.sort_by(f64::total_cmp);
     let (_, cpu_s) = proc_usage(pid);
     let rss_peak_mib = *peak.lock().unwrap();
@@ -463,6 +495,8 @@ async fn run() {
         "detect_p50_ms": percentile(&detect, 50.0),
         "detect_p99_ms": percentile(&detect, 99.0),
         "detect_max_ms": detect.last().copied().unwrap_or(f64::NAN),
+        "warning_p50_ms": percentile(&warning, 50.0),
+        "warning_p99_ms": percentile(&warning, 99.0),
         "floor_p50_ms": percentile(&floor, 50.0),
         "floor_p99_ms": percentile(&floor, 99.0),
         "rss_peak_mib": rss_peak_mib,
@@ -529,6 +563,7 @@ kube-apiserver v1.20.2 + etcd on loopback, on the same machine.\n\nMachine: {mac
 | API writes during initial sync | {:.0} |\n\
 | API writes over 3 idle resyncs ({}s period) | {:.0} |\n\
 | drift detection p50 / p99 / max (from the patch's response to `drifted=true` seen by a watch, {} drifts) | {:.1} / {:.1} / {:.1} ms |\n\
+| DriftDetected Warning p50 / p99 (from the patch's response to the event seen by a watch; it is sent before the PATCH) | {:.1} / {:.1} ms |\n\
 | floor p50 / p99 (the same watch seeing the patch itself) | {:.1} / {:.1} ms |\n\
 | operator RSS peak / steady | {:.1} / {:.1} MiB |\n\
 | operator CPU, initial sync / whole run | {:.2} / {:.2} s |\n\
@@ -541,6 +576,8 @@ kube-apiserver v1.20.2 + etcd on loopback, on the same machine.\n\nMachine: {mac
         f("detect_p50_ms"),
         f("detect_p99_ms"),
         f("detect_max_ms"),
+        f("warning_p50_ms"),
+        f("warning_p99_ms"),
         f("floor_p50_ms"),
         f("floor_p99_ms"),
         f("rss_peak_mib"),

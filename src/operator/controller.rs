@@ -60,7 +60,7 @@ pub async fn run<K: Fingerprint>(
     let (gone_tx, gone_rx) = mpsc::unbounded_channel::<ObjectId>();
     // Objects whose summary no longer fits what the states say (cached by identity only
     // before a state named them, or hashed under other ignore rules): fetched again.
-    let (upgrade_tx, upgrade_rx) = mpsc::unbounded_channel::<ObjectRef<Cached<K>>>();
+    let (refetch, refetch_rx) = Refetch::<K>::new();
     let outdated = {
         let intents = ctx.intents.clone();
         move |c: &Cached<K>| {
@@ -92,15 +92,15 @@ pub async fn run<K: Fingerprint>(
     .flatten();
     let upgrades = upgrades::<K>(
         ctx.clone(),
-        api,
         reader.clone(),
         outdated.clone(),
-        upgrade_rx,
+        refetch.clone(),
+        refetch_rx,
         usize::from(opts.concurrency),
     );
     let upgrade_store = reader.clone();
     let upgrade_outdated = outdated.clone();
-    let upgrade_on_trigger = upgrade_tx.clone();
+    let refetch_on_trigger = refetch.clone();
     let stream = futures::stream::select(watch, upgrades)
         .map_ok({
             let opts = ctx.cache_options(kind);
@@ -128,14 +128,12 @@ pub async fn run<K: Fingerprint>(
                     .with_label_values(&[kind])
                     .set(tracker.len() as i64);
                 match event {
-                    watcher::Event::Apply(c) if outdated(c) => {
-                        let _ = upgrade_tx.send(ObjectRef::from_obj(c));
-                    }
+                    watcher::Event::Apply(c) if outdated(c) => refetch.request(c),
                     watcher::Event::InitDone => {
                         // A state read while the list ran may have outdated what it cached.
                         for c in upgrade_store.state() {
                             if outdated(&c) {
-                                let _ = upgrade_tx.send(ObjectRef::from_obj(c.as_ref()));
+                                refetch.request(&c);
                             }
                         }
                         if let Some(intents) = &watch_ctx.intents {
@@ -189,13 +187,13 @@ pub async fn run<K: Fingerprint>(
     .filter(move |r| {
         // An outdated summary has nothing to decide with: the object is fetched, and its
         // arrival in the cache triggers the reconcile.
-        let upgrade = trigger_store
+        let cached = trigger_store
             .get(r)
-            .is_some_and(|c| upgrade_outdated(c.as_ref()));
-        if upgrade {
-            let _ = upgrade_on_trigger.send(r.clone());
+            .filter(|c| upgrade_outdated(c.as_ref()));
+        if let Some(c) = &cached {
+            refetch_on_trigger.request(c);
         }
-        futures::future::ready(!upgrade)
+        futures::future::ready(cached.is_none())
     });
     // Until the HPAs are listed reconciles wait; their first list re-decides everything.
     let hpa_synced = match &ctx.scalers {
@@ -257,15 +255,58 @@ pub async fn run<K: Fingerprint>(
     }
 }
 
+/// Objects to fetch again, each queued once while a fetch of it is under way.
+struct Refetch<K: Fingerprint> {
+    tx: mpsc::UnboundedSender<ObjectRef<Cached<K>>>,
+    queued: Arc<std::sync::Mutex<std::collections::HashSet<(String, String)>>>,
+}
+
+impl<K: Fingerprint> Clone for Refetch<K> {
+    fn clone(&self) -> Self {
+        Refetch {
+            tx: self.tx.clone(),
+            queued: self.queued.clone(),
+        }
+    }
+}
+
+impl<K: Fingerprint> Refetch<K> {
+    fn new() -> (Self, mpsc::UnboundedReceiver<ObjectRef<Cached<K>>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::default();
+        (Refetch { tx, queued }, rx)
+    }
+
+    fn key(r: &ObjectRef<Cached<K>>) -> (String, String) {
+        (r.namespace.clone().unwrap_or_default(), r.name.clone())
+    }
+
+    fn request(&self, cached: &Cached<K>) {
+        let r = ObjectRef::from_obj(cached);
+        let fresh = lock(&self.queued).insert(Self::key(&r));
+        if fresh {
+            let _ = self.tx.send(r);
+        }
+    }
+
+    fn done(&self, r: &ObjectRef<Cached<K>>) {
+        lock(&self.queued).remove(&Self::key(r));
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Fetches objects whose summary is outdated (see [`Cached::outdated`]), at most
-/// `concurrency` at a time, each retried with backoff while it stays outdated; yields them
-/// as watch events for the cache, unless the watch brought a fitting summary meanwhile (or
-/// they are gone).
+/// `concurrency` at a time; yields each as a watch event for the cache if its entry is
+/// still the outdated one it was fetched for. An entry the watch changed meanwhile is
+/// fetched again if it is still outdated: the GET may have returned an older object.
 fn upgrades<K: Fingerprint>(
     ctx: Arc<Context>,
-    api: Api<K>,
     store: reflector::Store<Cached<K>>,
     outdated: impl Fn(&Cached<K>) -> bool + Clone + Send + Sync + 'static,
+    refetch: Refetch<K>,
     requests: mpsc::UnboundedReceiver<ObjectRef<Cached<K>>>,
     concurrency: usize,
 ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static {
@@ -275,43 +316,50 @@ fn upgrades<K: Fingerprint>(
     })
     .map({
         let (store, outdated) = (store.clone(), outdated.clone());
-        move |r| fetch_again(ctx.clone(), api.clone(), store.clone(), outdated.clone(), r)
+        move |r| fetch_again(ctx.clone(), store.clone(), outdated.clone(), r)
     })
     .buffer_unordered(concurrency.max(1))
-    .filter_map(move |fetched| {
-        // Checked as the event enters the cache, not when the GET returned: a full
-        // summary the watch brought in between is newer.
-        let event = fetched.and_then(|(r, obj)| {
-            store
-                .get(&r)
-                .is_some_and(|c| outdated(c.as_ref()))
-                .then_some(Ok(watcher::Event::Apply(obj)))
+    .filter_map(move |(r, fetched)| {
+        // Checked as the event enters the cache, not when the GET returned.
+        refetch.done(&r);
+        let event = fetched.and_then(|(version, obj)| {
+            let entry = store.get(&r).filter(|c| outdated(c.as_ref()))?;
+            if entry.metadata.resource_version == version {
+                Some(Ok(watcher::Event::Apply(obj)))
+            } else {
+                refetch.request(&entry);
+                None
+            }
         });
         futures::future::ready(event)
     })
 }
 
-/// One object of [`upgrades`]: fetched while its summary stays outdated, retried with
-/// backoff; `None` once it is gone or the watch brought a fitting summary.
+/// One object of [`upgrades`]: the resourceVersion of the outdated entry it was fetched
+/// for and the object, unless it is gone, no longer outdated, or could not be fetched in
+/// [`GONE_ATTEMPTS`] tries (it is then judged when it next changes or is triggered).
 async fn fetch_again<K: Fingerprint>(
     ctx: Arc<Context>,
-    api: Api<K>,
     store: reflector::Store<Cached<K>>,
     outdated: impl Fn(&Cached<K>) -> bool,
     r: ObjectRef<Cached<K>>,
-) -> Option<(ObjectRef<Cached<K>>, K)> {
+) -> (ObjectRef<Cached<K>>, Option<(Option<String>, K)>) {
     let kind = <K as k8s_openapi::Resource>::KIND;
     let key = ObjectId::new(kind, r.namespace.as_deref().unwrap_or_default(), &r.name);
-    let mut attempt = 0;
-    while store.get(&r).is_some_and(|c| outdated(c.as_ref())) {
-        attempt += 1;
+    // Namespaced whatever the watch is: every kind tfdrift watches is.
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    for attempt in 1..=GONE_ATTEMPTS {
+        let Some(entry) = store.get(&r).filter(|c| outdated(c.as_ref())) else {
+            return (r, None);
+        };
+        let version = entry.metadata.resource_version.clone();
         match ctx.call(&key, "get", api.get(&key.name)).await {
             Ok(obj) => {
                 debug!(
                     object = %key,
                     "fetched again: a state started or stopped naming it, or changed its rules"
                 );
-                return obj.map(|obj| (r, obj));
+                return (r, obj.map(|obj| (version, obj)));
             }
             Err(error) => {
                 let delay = reconcile::backoff(attempt, 0);
@@ -326,7 +374,8 @@ async fn fetch_again<K: Fingerprint>(
             }
         }
     }
-    None
+    warn!(object = %key, "gave up fetching it; it is judged when it next changes or is named again");
+    (r, None)
 }
 
 /// Fires once each time the flag turns true: this replica became leader, or the HPAs were
@@ -415,4 +464,82 @@ async fn clean_up_opt_out<K: Fingerprint>(
         info!(object = %key, "opted out; annotations removed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::reconcile::tests::{context, fixture, next, respond};
+    use crate::operator::summary::Options;
+    use http::{Method, StatusCode};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use std::time::Duration;
+
+    fn identity_only(namespace: &str, version: &str) -> Cached<Deployment> {
+        let mut d = fixture();
+        d.metadata.namespace = Some(namespace.into());
+        d.metadata.resource_version = Some(version.into());
+        d.metadata.labels = None;
+        let nobody: summary::NamedBy = Arc::new(|_: &str, _: &str| None);
+        Cached::new(
+            d,
+            &Options {
+                named_by: Some(nobody),
+                ..Options::default()
+            },
+        )
+    }
+
+    /// The GET goes to the object's namespace whatever the watch covers (a cluster-wide
+    /// `Api` answers 404 for a namespaced name); the fetched object enters the cache only
+    /// if the entry is still the one it was fetched for, else it is fetched again.
+    #[tokio::test]
+    async fn an_outdated_object_is_fetched_in_its_namespace_and_only_replaces_what_it_was_fetched_for()
+     {
+        let (ctx, mut handle, _leader) = context(true);
+        let (store, mut writer) = reflector::store::<Cached<Deployment>>();
+        writer.apply_watcher_event(&watcher::Event::Apply(identity_only("team-a", "1")));
+        let (refetch, rx) = Refetch::<Deployment>::new();
+        let outdated = |c: &Cached<Deployment>| c.identity_only;
+        let stream = upgrades(ctx, store.clone(), outdated, refetch.clone(), rx, 2);
+        refetch.request(&identity_only("team-a", "1"));
+        refetch.request(&identity_only("team-a", "1"));
+        let first = tokio::spawn(async move { Box::pin(stream).next().await });
+
+        let mut live = fixture();
+        live.metadata.namespace = Some("team-a".into());
+        live.metadata.resource_version = Some("2".into());
+        let wait = Duration::from_secs(10);
+        let (seen, send) = tokio::time::timeout(wait, next(&mut handle))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.method, Method::GET);
+        let name = live.metadata.name.clone().unwrap();
+        assert_eq!(
+            seen.path,
+            format!("/apis/apps/v1/namespaces/team-a/deployments/{name}")
+        );
+        // The watch brings a newer, still outdated, entry before the GET's answer.
+        writer.apply_watcher_event(&watcher::Event::Apply(identity_only("team-a", "3")));
+        respond(send, StatusCode::OK, serde_json::to_value(&live).unwrap());
+        // Not applied over it: fetched again (once: the second request was a duplicate).
+        let (seen, send) = tokio::time::timeout(wait, next(&mut handle))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.method, Method::GET);
+        live.metadata.resource_version = Some("3".into());
+        respond(send, StatusCode::OK, serde_json::to_value(&live).unwrap());
+        let first = tokio::time::timeout(wait, first)
+            .await
+            .expect("the fetched object is yielded")
+            .unwrap();
+        match first {
+            Some(Ok(watcher::Event::Apply(d))) => {
+                assert_eq!(d.metadata.resource_version.as_deref(), Some("3"))
+            }
+            other => panic!("expected the fetched object, got {other:?}"),
+        }
+    }
 }

@@ -230,8 +230,10 @@ impl Context {
         let now = Reported { verdict, state };
         let previous = lock(&self.verdicts).insert(key.clone(), now.clone());
         drop(forgotten);
-        self.count_state_drift(previous.as_ref(), -1);
-        self.count_state_drift(Some(&now), 1);
+        if previous.as_ref() != Some(&now) {
+            self.recount_state_drift(previous.as_ref());
+            self.recount_state_drift(Some(&now));
+        }
         let was_drifted = previous.as_ref().map(|r| &r.verdict) == Some(&Verdict::Drifted);
         let labels = [key.kind.as_str(), key.namespace.as_str(), key.name.as_str()];
         if drifted && !was_drifted {
@@ -268,7 +270,7 @@ impl Context {
         let previous = lock(&self.verdicts).remove(key);
         drop(forgotten);
         lock(&self.failures).remove(key);
-        self.count_state_drift(previous.as_ref(), -1);
+        self.recount_state_drift(previous.as_ref());
         if previous.map(|r| r.verdict) == Some(Verdict::Drifted) {
             self.metrics
                 .resources_drifted
@@ -282,23 +284,30 @@ impl Context {
         }
     }
 
-    /// Adds `by` to the drifted count of the state `reported` was judged against, if it
-    /// was drifted against one.
-    fn count_state_drift(&self, reported: Option<&Reported>, by: i64) {
-        if let Some(Reported {
+    /// Sets the drifted count of the state `reported` was judged against, if it was
+    /// drifted against one, from the verdicts themselves (counted, not added up: a state
+    /// deleted and pushed again must not inherit the old one's objects leaving it).
+    fn recount_state_drift(&self, reported: Option<&Reported>) {
+        let Some(Reported {
             verdict: Verdict::Drifted,
             state: Some(state),
         }) = reported
-        {
-            let series = &self.metrics.terraform_state_drifted;
-            // A state that names nothing any more (deleted) keeps no series: an object
-            // leaving it must not bring one back at -1.
-            let gone = by < 0 && self.intents.as_ref().is_some_and(|i| !i.names_any(state));
-            if gone {
-                let _ = series.remove_label_values(&state.labels());
-            } else {
-                series.with_label_values(&state.labels()).add(by);
-            }
+        else {
+            return;
+        };
+        let drifted = lock(&self.verdicts)
+            .values()
+            .filter(|r| r.verdict == Verdict::Drifted && r.state.as_deref() == Some(&**state))
+            .count();
+        let series = &self.metrics.terraform_state_drifted;
+        // A state that names nothing any more (deleted) keeps no series.
+        let gone = drifted == 0 && self.intents.as_ref().is_some_and(|i| !i.names_any(state));
+        if gone {
+            let _ = series.remove_label_values(&state.labels());
+        } else {
+            series
+                .with_label_values(&state.labels())
+                .set(drifted as i64);
         }
     }
 
@@ -696,7 +705,7 @@ fn jitter_seed(key: &ObjectId, n: u32) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::operator::http::Readiness;
     use crate::operator::summary::Options;
@@ -716,11 +725,11 @@ mod tests {
     // The executor against a mocked HTTP layer: only the call sequence is checked here;
     // behaviour is tested on the real API server (tests/integration/).
 
-    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+    pub(crate) type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
     const OTHER: &str = "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    fn fixture() -> Deployment {
+    pub(crate) fn fixture() -> Deployment {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/kube-apiserver-v1.20.2/deploy-minimal/live.json"
@@ -745,7 +754,7 @@ mod tests {
         cached(fixture()).view(false).unwrap().hash.clone()
     }
 
-    fn context(leader: bool) -> (Arc<Context>, Handle, watch::Sender<bool>) {
+    pub(crate) fn context(leader: bool) -> (Arc<Context>, Handle, watch::Sender<bool>) {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
         let (tx, rx) = watch::channel(leader);
@@ -769,13 +778,13 @@ mod tests {
     }
 
     /// One request as the mock saw it: method, path and body.
-    struct Seen {
-        method: Method,
-        path: String,
-        body: serde_json::Value,
+    pub(crate) struct Seen {
+        pub method: Method,
+        pub path: String,
+        pub body: serde_json::Value,
     }
 
-    async fn next(
+    pub(crate) async fn next(
         handle: &mut Handle,
     ) -> Option<(Seen, tower_test::mock::SendResponse<Response<Body>>)> {
         let (request, send) = handle.next_request().await?;
@@ -789,7 +798,7 @@ mod tests {
         Some((Seen { method, path, body }, send))
     }
 
-    fn respond(
+    pub(crate) fn respond(
         send: tower_test::mock::SendResponse<Response<Body>>,
         status: StatusCode,
         body: serde_json::Value,

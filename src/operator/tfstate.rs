@@ -742,14 +742,15 @@ impl Reader {
                 .metrics
                 .terraform_state_missing
                 .remove_label_values(&labels);
-            // Its drifted objects take theirs away as they are decided again; one with
-            // none drifted has nobody to do it.
+            // Named nothing first: a reconcile counting its drift after this sees a state
+            // that names nothing, and keeps no series either.
+            let changed = self.w.intents.replace(state, HashMap::new());
             let _ = self
                 .w
                 .metrics
                 .terraform_state_drifted
                 .remove_label_values(&labels);
-            self.w.intents.replace(state, HashMap::new())
+            changed
         } else {
             // Decoding (up to 256 MiB of JSON) runs on the blocking pool, not a runtime worker.
             let decoded = match reassemble(&of_state) {
@@ -848,13 +849,20 @@ impl Reader {
     /// Warning on the state's Secret and `tfdrift_resource_missing` while it lasts.
     async fn report_missing(&mut self) {
         if !*self.w.leader.borrow() {
-            // Per-object series come from the leader alone; a new leader reports afresh.
+            // Missing series come from the leader alone; a new leader reports afresh.
             for (key, intent) in self.missing.drain() {
                 let _ = self
                     .w
                     .metrics
                     .resource_missing
                     .remove_label_values(&missing_labels(&key, &intent));
+            }
+            for state in self.w.intents.counts().keys() {
+                let _ = self
+                    .w
+                    .metrics
+                    .terraform_state_missing
+                    .remove_label_values(&state.labels());
             }
             return;
         }
