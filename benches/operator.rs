@@ -374,18 +374,19 @@ async fn run() {
     // The Warning users watch (`kubectl get events`) is sent before the PATCH that records
     // the verdict: it is timed too.
     let event_seen = seen.clone();
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(client.clone(), &ns.name);
+    // (Through core/v1, where every event reads: the controllers' own events have no
+    // eventTime, which events.k8s.io/v1 types require.)
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns.name);
     tokio::spawn(async move {
         let stream = watcher(events, watcher::Config::default()).default_backoff();
         futures::pin_mut!(stream);
-        while let Ok(Some(event)) = stream.try_next().await {
+        while let Some(event) = stream.next().await {
             let now = Instant::now();
-            let (watcher::Event::Apply(e) | watcher::Event::InitApply(e)) = event else {
+            let Ok(watcher::Event::Apply(e) | watcher::Event::InitApply(e)) = event else {
                 continue;
             };
             if e.reason.as_deref() == Some("DriftDetected")
-                && let Some(name) = e.regarding.and_then(|r| r.name)
+                && let Some(name) = e.involved_object.name
             {
                 event_seen.lock().unwrap().event.entry(name).or_insert(now);
             }

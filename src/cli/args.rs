@@ -140,8 +140,9 @@ pub struct RunArgs {
     /// Namespaces holding the state Secrets of Terraform's `kubernetes` backend,
     /// comma-separated. Every object a state there names is judged against it — no label,
     /// no annotation needed; the state wins over a spec-hash. The operator then watches
-    /// every object of its kinds (not only labelled ones) and needs get/list/watch on
-    /// Secrets in these namespaces (the config/terraform-state component).
+    /// every object of its kinds (not only labelled ones; those neither labelled nor named
+    /// are kept by identity only) and needs get/list/watch on Secrets and Leases in these
+    /// namespaces (the config/terraform-state component).
     #[arg(
         long,
         env = "TFDRIFT_TERRAFORM_STATE_NAMESPACE",
