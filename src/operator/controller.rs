@@ -156,6 +156,9 @@ pub async fn run<K: Fingerprint>(
                     let _ = tx.send(kind);
                 }
             }
+            Err(error) if crate::operator::http::is_expired(error) => {
+                debug!(kind, "watch expired (410); relisting");
+            }
             Err(error) => {
                 watch_ctx.readiness.watch_failed(kind);
                 watch_ctx.api_error(kind, "watch");

@@ -71,6 +71,13 @@ impl Readiness {
     }
 }
 
+/// A watch the API server ended with `410 Gone` (the history it resumed from was
+/// compacted) relists at once: routine, not a failing watch, and no reason to turn
+/// unready for a minute.
+pub fn is_expired(error: &kube::runtime::watcher::Error) -> bool {
+    matches!(error, kube::runtime::watcher::Error::WatchError(status) if status.code == 410)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -145,5 +152,16 @@ mod tests {
         r.watch_ok("Deployment");
         r.watch_ok("Service");
         assert!(r.get());
+    }
+
+    #[test]
+    fn a_watch_the_server_expired_is_routine_and_other_errors_are_not() {
+        use kube::core::Status;
+        use kube::runtime::watcher::Error;
+        let gone = Status::failure("too old resource version", "Expired").with_code(410);
+        assert!(is_expired(&Error::WatchError(gone.boxed())));
+        let forbidden = Status::failure("forbidden", "Forbidden").with_code(403);
+        assert!(!is_expired(&Error::WatchError(forbidden.boxed())));
+        assert!(!is_expired(&Error::NoResourceVersion));
     }
 }

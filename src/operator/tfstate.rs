@@ -526,6 +526,10 @@ impl Reader {
                 self.w.readiness.watch_ok(&watch);
                 Some(event)
             }
+            Err(error) if crate::operator::http::is_expired(&error) => {
+                debug!(%watch, "watch expired (410); relisting");
+                None
+            }
             Err(error) => {
                 self.w.readiness.watch_failed(&watch);
                 warn!(
