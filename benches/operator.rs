@@ -87,6 +87,36 @@ async fn apiserver_writes(client: &kube::Client) -> f64 {
         .sum()
 }
 
+/// Creates `<prefix>-00000`… `n` Deployments, 16 at a time: opted in with their spec-hash
+/// when `opted_in`, else with no tfdrift label or annotation at all.
+async fn create(api: &Api<Deployment>, prefix: &str, n: usize, opted_in: bool) {
+    futures::stream::iter(0..n)
+        .map(|i| async move {
+            let mut m = manifest(
+                &format!("{prefix}-{i:05}"),
+                "registry.example.com/web:1.0.0",
+            );
+            if opted_in {
+                let hash = tfdrift::core::fingerprint::hash_value(&m)
+                    .expect("supported")
+                    .expect("hash");
+                m["metadata"]["annotations"] = json!({"tfdrift.jin.dev/spec-hash": hash});
+            } else {
+                m["metadata"]["labels"]
+                    .as_object_mut()
+                    .expect("labels")
+                    .remove("tfdrift.jin.dev/enabled");
+            }
+            let d: Deployment = serde_json::from_value(m).expect("deployment");
+            api.create(&PostParams::default(), &d)
+                .await
+                .expect("create");
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+}
+
 /// (RSS in MiB, CPU seconds) of a process, from /proc.
 fn proc_usage(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -263,58 +293,16 @@ async fn run() {
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     eprintln!("bench: creating {n} Deployments in {}", ns.name);
     let created = Instant::now();
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let api = api.clone();
-            async move {
-                let prefix = if terraform { "tf" } else { "app" };
-                let mut m = manifest(
-                    &format!("{prefix}-{i:05}"),
-                    "registry.example.com/web:1.0.0",
-                );
-                if terraform {
-                    // Managed by Terraform: no label, no annotation.
-                    m["metadata"]["labels"]
-                        .as_object_mut()
-                        .expect("labels")
-                        .remove("tfdrift.jin.dev/enabled");
-                } else {
-                    let hash = tfdrift::core::fingerprint::hash_value(&m)
-                        .expect("supported")
-                        .expect("hash");
-                    m["metadata"]["annotations"] = json!({"tfdrift.jin.dev/spec-hash": hash});
-                }
-                let d: Deployment = serde_json::from_value(m).expect("deployment");
-                api.create(&PostParams::default(), &d)
-                    .await
-                    .expect("create");
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+    if terraform {
+        // Managed by Terraform: no label, no annotation.
+        create(&api, "tf", n, false).await;
+    } else {
+        create(&api, "app", n, true).await;
+    }
     eprintln!("bench: created in {:.1}s", created.elapsed().as_secs_f64());
     if terraform {
         // As many Deployments again that nothing names: the operator sees them all.
-        futures::stream::iter(0..n)
-            .map(|i| {
-                let api = api.clone();
-                async move {
-                    let mut m =
-                        manifest(&format!("other-{i:05}"), "registry.example.com/web:1.0.0");
-                    m["metadata"]["labels"]
-                        .as_object_mut()
-                        .expect("labels")
-                        .remove("tfdrift.jin.dev/enabled");
-                    let d: Deployment = serde_json::from_value(m).expect("deployment");
-                    api.create(&PostParams::default(), &d)
-                        .await
-                        .expect("create");
-                }
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await;
+        create(&api, "other", n, false).await;
         let pushed = Instant::now();
         push_state(cp, &ns.name, n);
         let parts = cp.kubectl(&[

@@ -286,19 +286,15 @@ impl<K: Fingerprint> Refetch<K> {
 
     fn request(&self, cached: &Cached<K>) {
         let r = ObjectRef::from_obj(cached);
-        let fresh = lock(&self.queued).insert(Self::key(&r));
+        let fresh = reconcile::lock(&self.queued).insert(Self::key(&r));
         if fresh {
             let _ = self.tx.send(r);
         }
     }
 
     fn done(&self, r: &ObjectRef<Cached<K>>) {
-        lock(&self.queued).remove(&Self::key(r));
+        reconcile::lock(&self.queued).remove(&Self::key(r));
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Fetches objects whose summary is outdated (see [`Cached::outdated`]), at most

@@ -529,6 +529,18 @@ mod tests {
     /// An object without the label, named in a state.
     /// An unlabelled object as cached while a state names it (with no ignore annotation).
     fn unlabelled(annotations: &[(&str, &str)]) -> Cached<Deployment> {
+        unlabelled_under(
+            annotations,
+            Arc::new(|_: &str, _: &str| Some(RulesFrom::State(None))),
+        )
+    }
+
+    /// An unlabelled object as cached with `--terraform-state-namespace`, `named_by` saying
+    /// which state names it.
+    fn unlabelled_under(
+        annotations: &[(&str, &str)],
+        named_by: crate::operator::summary::NamedBy,
+    ) -> Cached<Deployment> {
         let mut d = deployment(annotations);
         d.metadata
             .labels
@@ -538,7 +550,7 @@ mod tests {
         Cached::new(
             d,
             &Options {
-                named_by: Some(Arc::new(|_: &str, _: &str| Some(RulesFrom::State(None)))),
+                named_by: Some(named_by),
                 ..Options::default()
             },
         )
@@ -684,21 +696,8 @@ mod tests {
     #[test]
     fn an_object_cached_by_identity_only_waits_for_its_full_summary() {
         let nobody: crate::operator::summary::NamedBy = Arc::new(|_: &str, _: &str| None);
-        let by_identity = |annotations: &[(&str, &str)]| {
-            let mut d = deployment(annotations);
-            d.metadata
-                .labels
-                .as_mut()
-                .unwrap()
-                .remove(contract::ENABLED_LABEL);
-            Cached::new(
-                d,
-                &Options {
-                    named_by: Some(nobody.clone()),
-                    ..Options::default()
-                },
-            )
-        };
+        let by_identity =
+            |annotations: &[(&str, &str)]| unlabelled_under(annotations, nobody.clone());
         let obj = by_identity(&[]);
         assert!(obj.identity_only && obj.live.is_err());
         let live = live_hash();

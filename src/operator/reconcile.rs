@@ -373,7 +373,7 @@ impl Context {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave these maps inconsistent: keep going.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -1,6 +1,7 @@
 //! `tfdrift check` against the real API server: the objects of the state fixture are
 //! created as the Terraform provider creates them, then changed behind Terraform's back.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -257,20 +258,9 @@ async fn the_operator_reads_the_state_terraform_pushed() {
     );
     op.wait_ready().await;
     let address = r#"module.app.kubernetes_deployment_v1.api["blue"]"#;
-    let annotations = support::eventually(
-        "the state's annotations",
-        Duration::from_secs(60),
-        || async {
-            let a = Api::<Deployment>::namespaced(client.clone(), n)
-                .get("deploy-quantities-env")
-                .await
-                .ok()?
-                .metadata
-                .annotations
-                .unwrap_or_default();
-            (a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("false")).then_some(a)
-        },
-    )
+    let annotations = annotations_when(&client, n, "the state's annotations", |a| {
+        a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("false")
+    })
     .await;
     assert_eq!(annotations["tfdrift.jin.dev/terraform-address"], address);
     assert_eq!(
@@ -326,20 +316,9 @@ async fn the_operator_reads_the_state_terraform_pushed() {
 
     // The state deleted: the object, which has no label, loses the operator's annotations.
     cp.kubectl(&["delete", "secret", "-n", n, "tfstate-default-app"]);
-    support::eventually(
-        "the operator's annotations removed",
-        Duration::from_secs(60),
-        || async {
-            let a = Api::<Deployment>::namespaced(client.clone(), n)
-                .get("deploy-quantities-env")
-                .await
-                .ok()?
-                .metadata
-                .annotations
-                .unwrap_or_default();
-            (!a.keys().any(|k| k.starts_with("tfdrift.jin.dev/"))).then_some(())
-        },
-    )
+    annotations_when(&client, n, "the operator's annotations removed", |a| {
+        !a.keys().any(|k| k.starts_with("tfdrift.jin.dev/"))
+    })
     .await;
 
     // Named again, by a state pushed while the operator runs: the object, cached by
@@ -347,20 +326,9 @@ async fn the_operator_reads_the_state_terraform_pushed() {
     // its image is not the state's).
     state["serial"] = Value::from(state["serial"].as_u64().unwrap_or(1) + 10);
     push(dir.path(), &state, true);
-    let back = support::eventually(
-        "the state's annotations back",
-        Duration::from_secs(60),
-        || async {
-            let a = Api::<Deployment>::namespaced(client.clone(), n)
-                .get("deploy-quantities-env")
-                .await
-                .ok()?
-                .metadata
-                .annotations
-                .unwrap_or_default();
-            (a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("true")).then_some(a)
-        },
-    )
+    let back = annotations_when(&client, n, "the state's annotations back", |a| {
+        a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("true")
+    })
     .await;
     assert_eq!(back["tfdrift.jin.dev/terraform-address"], address);
     assert!(
@@ -375,23 +343,33 @@ async fn the_operator_reads_the_state_terraform_pushed() {
     // (Terraform bumped the serial of the push before: above it.)
     state["serial"] = Value::from(state["serial"].as_u64().unwrap_or(1) + 10);
     push(dir.path(), &state, true);
-    support::eventually(
-        "in sync under the state's ignore rule",
-        Duration::from_secs(60),
-        || async {
-            let a = Api::<Deployment>::namespaced(client.clone(), n)
-                .get("deploy-quantities-env")
-                .await
-                .ok()?
-                .metadata
-                .annotations
-                .unwrap_or_default();
-            (a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("false")).then_some(())
-        },
-    )
+    annotations_when(&client, n, "in sync under the state's ignore rule", |a| {
+        a.get("tfdrift.jin.dev/drifted").map(String::as_str) == Some("false")
+    })
     .await;
     drop(op);
     ns.delete(&client).await;
+}
+
+/// The annotations of Deployment `deploy-quantities-env` in `n` once `ready` holds for
+/// them (a minute at most).
+async fn annotations_when(
+    client: &kube::Client,
+    n: &str,
+    what: &str,
+    ready: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> BTreeMap<String, String> {
+    support::eventually(what, Duration::from_secs(60), || async {
+        let a = Api::<Deployment>::namespaced(client.clone(), n)
+            .get("deploy-quantities-env")
+            .await
+            .ok()?
+            .metadata
+            .annotations
+            .unwrap_or_default();
+        ready(&a).then_some(a)
+    })
+    .await
 }
 
 /// Creates the fixture `case` in `n` as Terraform would, without tfdrift's label or any
