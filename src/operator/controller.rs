@@ -156,17 +156,15 @@ pub async fn run<K: Fingerprint>(
                     let _ = tx.send(kind);
                 }
             }
-            Err(error) if crate::operator::http::is_expired(error) => {
-                debug!(kind, "watch expired (410); relisting");
-            }
             Err(error) => {
-                watch_ctx.readiness.watch_failed(kind);
-                watch_ctx.api_error(kind, "watch");
-                warn!(
-                    kind,
-                    error = error as &dyn std::error::Error,
-                    "watch failed; retrying with backoff"
-                );
+                if watch_ctx.readiness.watch_error(kind, error) {
+                    watch_ctx.api_error(kind, "watch");
+                    warn!(
+                        kind,
+                        error = error as &dyn std::error::Error,
+                        "watch failed; retrying with backoff"
+                    );
+                }
             }
         })
         .touched_objects();

@@ -113,12 +113,10 @@ pub async fn run(
                 readiness.watch_ok(KIND);
                 event
             }
-            Err(error) if crate::operator::http::is_expired(&error) => {
-                debug!(kind = KIND, "watch expired (410); relisting");
-                continue;
-            }
             Err(error) => {
-                readiness.watch_failed(KIND);
+                if !readiness.watch_error(KIND, &error) {
+                    continue;
+                }
                 warn!(
                     kind = KIND,
                     error = &error as &dyn std::error::Error,

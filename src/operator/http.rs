@@ -41,6 +41,18 @@ impl Readiness {
         lock(&self.failing).insert(kind.to_owned(), Instant::now());
     }
 
+    /// The watch of `kind` ended with `error`; whether that is a failure, which it is
+    /// unless the API server expired the watch (410 Gone: routine, it relists at once).
+    /// Callers log and count failures only.
+    pub fn watch_error(&self, kind: &str, error: &kube::runtime::watcher::Error) -> bool {
+        if is_expired(error) {
+            tracing::debug!(kind, "watch expired (410); relisting");
+            return false;
+        }
+        self.watch_failed(kind);
+        true
+    }
+
     /// The watch of `kind` delivered an event: it works.
     pub fn watch_ok(&self, kind: &str) {
         let mut failing = lock(&self.failing);
@@ -74,7 +86,7 @@ impl Readiness {
 /// A watch the API server ended with `410 Gone` (the history it resumed from was
 /// compacted) relists at once: routine, not a failing watch, and no reason to turn
 /// unready for a minute.
-pub fn is_expired(error: &kube::runtime::watcher::Error) -> bool {
+fn is_expired(error: &kube::runtime::watcher::Error) -> bool {
     matches!(error, kube::runtime::watcher::Error::WatchError(status) if status.code == 410)
 }
 
@@ -159,9 +171,21 @@ mod tests {
         use kube::core::Status;
         use kube::runtime::watcher::Error;
         let gone = Status::failure("too old resource version", "Expired").with_code(410);
-        assert!(is_expired(&Error::WatchError(gone.boxed())));
+        assert!(is_expired(&Error::WatchError(gone.clone().boxed())));
         let forbidden = Status::failure("forbidden", "Forbidden").with_code(403);
-        assert!(!is_expired(&Error::WatchError(forbidden.boxed())));
+        assert!(!is_expired(&Error::WatchError(forbidden.clone().boxed())));
         assert!(!is_expired(&Error::NoResourceVersion));
+        let r = Readiness::default();
+        r.set(true);
+        assert!(!r.watch_error("HorizontalPodAutoscaler", &Error::WatchError(gone.boxed())));
+        assert!(r.get(), "a 410 leaves readiness alone");
+        assert!(r.watch_error(
+            "HorizontalPodAutoscaler",
+            &Error::WatchError(forbidden.boxed())
+        ));
+        assert_eq!(
+            r.check(),
+            Err("watch failing: HorizontalPodAutoscaler".into())
+        );
     }
 }

@@ -526,12 +526,10 @@ impl Reader {
                 self.w.readiness.watch_ok(&watch);
                 Some(event)
             }
-            Err(error) if crate::operator::http::is_expired(&error) => {
-                debug!(%watch, "watch expired (410); relisting");
-                None
-            }
             Err(error) => {
-                self.w.readiness.watch_failed(&watch);
+                if !self.w.readiness.watch_error(&watch, &error) {
+                    return None;
+                }
                 warn!(
                     namespace = %ns,
                     error = &error as &dyn std::error::Error,
