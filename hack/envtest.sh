@@ -5,15 +5,19 @@
 #   1. KUBEBUILDER_ASSETS naming a directory with both binaries (what setup-envtest
 #      fills) wins.
 #   2. Otherwise, on Debian/Ubuntu, build kube-apiserver v1.20.2 from Debian's
-#      `kubernetes` source package and take etcd from `etcd-server`; cache both under
-#      ${XDG_CACHE_HOME:-~/.cache}/tfdrift/envtest/v1.20.2/.
+#      `kubernetes` source package with the Go v1.20 was released with (1.15, Debian
+#      bullseye's golang-1.15-go + golang-1.15-src, downloaded and unpacked, not
+#      installed: built with bookworm's Go 1.19 the server crashes on the first
+#      custom-resource write), and take etcd from `etcd-server`; cache both under
+#      ${XDG_CACHE_HOME:-~/.cache}/tfdrift/envtest/v1.20.2-go1.15/.
 #   3. Otherwise fail, saying how to set KUBEBUILDER_ASSETS.
 #
 # Progress goes to stderr; only the directory goes to stdout.
 set -euo pipefail
 
 VERSION=v1.20.2
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/tfdrift/envtest/$VERSION"
+GO_MINOR=1.15
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/tfdrift/envtest/$VERSION-go$GO_MINOR"
 
 log() { printf 'envtest: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -67,9 +71,9 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
-log "installing etcd-server golang-1.19-go rsync dpkg-dev"
+log "installing etcd-server rsync dpkg-dev make"
 $SUDO apt-get update -qq >&2
-$SUDO apt-get install -y -qq --no-install-recommends etcd-server golang-1.19-go rsync dpkg-dev make >&2
+$SUDO apt-get install -y -qq --no-install-recommends etcd-server rsync dpkg-dev make >&2
 
 ETCD_BIN=$(command -v etcd || true)
 [[ -n "$ETCD_BIN" ]] || ETCD_BIN=/usr/bin/etcd
@@ -85,10 +89,31 @@ mkdir -p "$WORK/src"
 tar -xf "$ORIG" -C "$WORK/src" --strip-components=1
 [[ -d "$WORK/src/vendor" ]] || die "the kubernetes orig tarball has no vendor/ tree"
 
-log "building kube-apiserver $VERSION (takes a few minutes)"
+# Go 1.15 from bullseye, through an apt configuration of its own (the system's sources and
+# lists stay untouched), unpacked into the build directory.
+log "downloading golang-$GO_MINOR-go and golang-$GO_MINOR-src from Debian bullseye"
+APT="$WORK/apt"
+mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$WORK/debs" "$WORK/go"
+for mirror in http://deb.debian.org/debian http://archive.debian.org/debian; do
+  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s bullseye main\n' \
+    "$mirror" >"$APT/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$APT/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache" -o Debug::NoLocking=1)
+  if apt-get "${apt_opts[@]}" update -qq >&2 &&
+    (cd "$WORK/debs" && apt-get "${apt_opts[@]}" download -qq \
+      "golang-$GO_MINOR-go" "golang-$GO_MINOR-src" >&2); then
+    break
+  fi
+  log "bullseye from $mirror failed; trying the next mirror"
+done
+for deb in "$WORK"/debs/*.deb; do dpkg -x "$deb" "$WORK/go"; done
+GOROOT="$WORK/go/usr/lib/go-$GO_MINOR"
+[[ -x "$GOROOT/bin/go" ]] || die "no go binary in the downloaded golang-$GO_MINOR-go"
+[[ -d "$GOROOT/src/runtime" ]] || die "no standard library in the downloaded golang-$GO_MINOR-src"
+log "building kube-apiserver $VERSION with $("$GOROOT/bin/go" version) (takes a few minutes)"
 (
   cd "$WORK/src"
-  export PATH="/usr/lib/go-1.19/bin:$PATH" GO111MODULE=off GOFLAGS= GOCACHE="$WORK/gocache"
+  export GOROOT PATH="$GOROOT/bin:$PATH" GO111MODULE=off GOFLAGS= GOCACHE="$WORK/gocache"
   make WHAT=cmd/kube-apiserver KUBE_BUILD_PLATFORMS=linux/amd64 \
     KUBE_GIT_VERSION=$VERSION KUBE_GIT_TREE_STATE=clean >&2
 )

@@ -251,3 +251,61 @@ fn ignore_rules_and_hpas_in_state_apply_as_for_manifests() {
     assert_ne!(line(&scaled), line(&unscaled));
     assert!(line(&unscaled).starts_with(&hash_of(&fixture("deploy-multi-container", "live.json"))));
 }
+
+/// Addresses are what `terraform state list` prints, whatever a `for_each` key holds: the real
+/// `terraform` CLI lists the same state (skipped with a message where it is not on PATH).
+#[test]
+fn addresses_are_printed_as_terraform_state_list_prints_them() {
+    let keys = [
+        "plain",
+        "a${b}",
+        "p%{x}",
+        "tab\there",
+        "nbsp\u{a0}x",
+        "zwj\u{200d}x",
+        "q\"q",
+        "b\\s",
+        "emoji😀",
+        "ctl\u{7}",
+    ];
+    let instances: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({"index_key": k, "schema_version": 0, "attributes": {
+                "metadata": [{"name": "c", "namespace": "default"}], "data": {"k": "v"}}})
+        })
+        .collect();
+    let state = serde_json::json!({"version": 4, "terraform_version": "1.11.0", "serial": 1,
+        "lineage": "l", "outputs": {}, "resources": [{"mode": "managed",
+        "type": "kubernetes_config_map_v1", "name": "c",
+        "provider": "provider[\"registry.terraform.io/hashicorp/kubernetes\"]",
+        "instances": instances}]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("terraform.tfstate");
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let out = run(
+        &["hash", "--tfstate", path.to_str().unwrap(), "-o", "json"],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let entries: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ours: Vec<String> = entries
+        .iter()
+        .map(|e| e["address"].as_str().unwrap().to_owned())
+        .collect();
+    ours.sort();
+    let listed = match Command::new("terraform")
+        .args(["state", "list", &format!("-state={}", path.display())])
+        .current_dir(dir.path())
+        .output()
+    {
+        Ok(out) if out.status.success() => text(&out.stdout),
+        other => {
+            eprintln!("skipped: terraform state list is not available here ({other:?})");
+            return;
+        }
+    };
+    let mut theirs: Vec<String> = listed.lines().map(str::to_owned).collect();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+}

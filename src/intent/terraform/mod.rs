@@ -5,6 +5,7 @@
 //! resource is named by its address only; an [`Instance`] keeps only what a fingerprint
 //! reads (see [`typed`]).
 
+pub mod address;
 pub mod state;
 pub mod typed;
 

@@ -164,12 +164,8 @@ impl Resource<'_> {
         out.push_str(&self.type_);
         out.push('.');
         out.push_str(&self.name);
-        match index_key {
-            Some(Value::Number(n)) => out.push_str(&format!("[{n}]")),
-            // Terraform quotes string keys as HCL strings; JSON escaping agrees for the
-            // characters a key can sensibly hold.
-            Some(Value::String(s)) => out.push_str(&format!("[{}]", Value::from(s.as_str()))),
-            _ => {}
+        if let Some(index) = index_key.and_then(super::address::index) {
+            out.push_str(&index);
         }
         out
     }
@@ -195,6 +191,10 @@ mod tests {
         assert_eq!(
             r.address(Some(&Value::from("blue"))),
             r#"module.app.kubernetes_deployment_v1.web["blue"]"#
+        );
+        assert_eq!(
+            r.address(Some(&Value::from("${x}"))),
+            r#"module.app.kubernetes_deployment_v1.web["$${x}"]"#
         );
         assert_eq!(
             resource(None, "managed").address(Some(&Value::from(0))),
