@@ -2,10 +2,13 @@
 //! fingerprints differ and who changed them, and what verdict follows. No I/O, no clock
 //! reads beyond values passed in, no kube client, no tokio.
 
+pub mod compare;
 pub mod contract;
 pub mod explain;
 pub mod fingerprint;
 pub mod ignore;
+pub mod kind;
 pub mod object;
+pub mod schema;
 pub mod text;
 pub mod verdict;

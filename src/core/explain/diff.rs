@@ -77,6 +77,8 @@ pub struct Change {
     pub segments: Vec<Segment>,
     pub was: Option<Value>,
     pub now: Option<Value>,
+    /// An item that came into (`now`) or left (`was`) a set: `rules[0].verbs: + delete`.
+    pub member: bool,
 }
 
 /// Fingerprint fields whose keys are user data (rendered `labels[app]`).
@@ -135,6 +137,12 @@ impl Change {
     pub fn redacted(&self) -> String {
         match (&self.was, &self.now) {
             (Some(_), Some(_)) if self.is_sensitive() => format!("{}: changed", self.path),
+            (None, Some(_)) if self.member && self.is_sensitive() => {
+                format!("{}: an item added", self.path)
+            }
+            (Some(_), None) if self.member && self.is_sensitive() => {
+                format!("{}: an item removed", self.path)
+            }
             _ => self.to_string(),
         }
     }
@@ -143,6 +151,8 @@ impl Change {
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.was, &self.now) {
+            (None, Some(v)) if self.member => write!(f, "{}: + {}", self.path, show(v)),
+            (Some(v), None) if self.member => write!(f, "{}: - {}", self.path, show(v)),
             (None, Some(_)) => write!(f, "{}: added", self.path),
             (Some(_), None) => write!(f, "{}: removed", self.path),
             (Some(a), Some(b)) => write!(f, "{}: {} → {}", self.path, show(a), show(b)),
@@ -238,7 +248,7 @@ fn key_label(key: &[(String, Value)]) -> String {
     parts.join("/")
 }
 
-fn label(seg: &Segment) -> String {
+pub(crate) fn label(seg: &Segment) -> String {
     match seg {
         Segment::Field(f) => f.clone(),
         Segment::Index(i) => format!("[{i}]"),
@@ -247,7 +257,7 @@ fn label(seg: &Segment) -> String {
     }
 }
 
-fn path_string(segments: &[Segment]) -> String {
+pub(crate) fn path_string(segments: &[Segment]) -> String {
     let mut s = String::new();
     for seg in segments {
         match seg {
@@ -267,6 +277,7 @@ fn push(out: &mut Vec<Change>, path: &[Segment], was: Option<&Value>, now: Optio
         segments: path.to_vec(),
         was: was.cloned(),
         now: now.cloned(),
+        member: false,
     });
 }
 
