@@ -20,6 +20,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+pub mod cluster;
 pub mod core;
 pub mod intent;
 pub mod operator;

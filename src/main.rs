@@ -97,6 +97,13 @@ fn run_hash_tfstate(path: &Path, args: &HashArgs) -> anyhow::Result<()> {
             writeln!(stdout)?;
         }
     }
+    if !outcome.invalid.is_empty() {
+        anyhow::bail!(
+            "{source}: {} instances do not describe an object: {}",
+            outcome.invalid.len(),
+            outcome.invalid.join("; ")
+        );
+    }
     Ok(())
 }
 
@@ -105,14 +112,23 @@ const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let source = tfstate::display(&args.tfstate);
+    let options = check::Options {
+        concurrency: usize::from(args.concurrency),
+        api_timeout: args.api_timeout,
+        defaults: args.ignore.defaults()?,
+        rules: args.fields.rules()?,
+    };
     let input = tfstate::read_input(&args.tfstate)?;
-    let outcome = tfstate::hash_state(&source, input, args.ignore.defaults()?)?;
-    print_notes(&outcome.notes);
+    let read = check::read_state(&source, input)?;
+    print_notes(&read.notes);
+    if !check::names_anything(&read) {
+        print_notes(&[format!("{source} names no Kubernetes instance")]);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let total = outcome.hashed.len();
+    let total = read.instances.len();
     let report = runtime.block_on(async {
         let client = tfdrift::operator::run::client(args.kubeconfig.as_deref()).await?;
         let done = Arc::new(AtomicUsize::new(0));
@@ -130,11 +146,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         });
-        let options = check::Options {
-            concurrency: usize::from(args.concurrency),
-            api_timeout: args.api_timeout,
-        };
-        let report = check::check(client, outcome.hashed, &outcome.rules, &options, done).await;
+        let report = check::check(client, read, &options, done).await;
         progress.abort();
         anyhow::Ok(report)
     })?;
@@ -146,5 +158,5 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             writeln!(stdout)?;
         }
     }
-    Ok(ExitCode::from(report.exit_code()))
+    Ok(ExitCode::from(report.exit_code(args.fail_on_unjudged)))
 }

@@ -118,10 +118,10 @@ fn skips_are_named_by_address_and_no_value_from_state_is_printed() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     for note in [
-        "note: skipped kubernetes_secret_v1.creds: not a supported resource type",
+        "note: skipped kubernetes_secret_v1.creds: Secret/fixtures/creds is not a kind tfdrift hashes",
         "note: skipped data.kubernetes_namespace.fixtures: a data source",
         "note: skipped kubernetes_config_map_v1.tainted: tainted",
-        "note: skipped kubernetes_config_map_v1.old (deposed object 0f1e2d3c)",
+        "note: skipped kubernetes_config_map_v1.old: deposed object 0f1e2d3c",
     ] {
         assert!(stderr.contains(note), "{note} not in\n{stderr}");
     }

@@ -220,6 +220,66 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub ignore: IgnoreArgs,
+
+    #[command(flatten)]
+    pub fields: IgnoreFieldArgs,
+
+    /// Exit 2 when any instance is not judged or unsupported (a pipeline that wants every
+    /// instance judged), as it does for drift.
+    #[arg(long, env = "TFDRIFT_FAIL_ON_UNJUDGED")]
+    pub fail_on_unjudged: bool,
+}
+
+/// Rules by Terraform address and API path, for what `lifecycle { ignore_changes }` or the
+/// provider's `ignore_annotations` say in HCL (never in the state).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Ignore rules by address")]
+pub struct IgnoreFieldArgs {
+    /// `ADDRESS PATH`: leave the API path PATH out of the instances whose address matches
+    /// ADDRESS (`*` any characters, `?` one), e.g. `'kubernetes_deployment_v1.web spec.replicas'`,
+    /// `'module.app.* metadata.annotations[example.com/owner]'`; a PATH alone applies to every
+    /// instance. Repeatable.
+    #[arg(long = "ignore-field", value_name = "'ADDRESS PATH'")]
+    pub ignore_field: Vec<String>,
+
+    /// A file of such rules, one per line (`#` starts a comment).
+    #[arg(long, env = "TFDRIFT_IGNORE_FILE", value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+}
+
+impl IgnoreFieldArgs {
+    /// The rules of the flags and the file.
+    pub fn rules(&self) -> Result<Vec<crate::core::ignore::api::AddressRule>, IgnoreFieldError> {
+        use crate::core::ignore::api::AddressRule;
+        let mut rules = self
+            .ignore_field
+            .iter()
+            .map(|r| AddressRule::parse(r).map_err(IgnoreFieldError::Flag))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(path) = &self.ignore_file {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| IgnoreFieldError::Io {
+                file: name.clone(),
+                source,
+            })?;
+            rules.extend(AddressRule::parse_file(&name, &text).map_err(IgnoreFieldError::File)?);
+        }
+        Ok(rules)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IgnoreFieldError {
+    #[error("--ignore-field")]
+    Flag(#[source] crate::core::ignore::api::AddressRuleError),
+    #[error("--ignore-file")]
+    File(#[source] crate::core::ignore::api::AddressRuleError),
+    #[error("--ignore-file: cannot read {file}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

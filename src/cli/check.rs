@@ -1,26 +1,32 @@
-//! `tfdrift check`: every object a Terraform state names, compared with the live cluster,
-//! read-only. Each is in sync, drifted (what changed, who changed it), missing, or
-//! recreated outside Terraform.
+//! `tfdrift check`: every Kubernetes instance a Terraform state names, judged against the
+//! live cluster, read-only. Each is in sync, drifted (what changed, who changed it), missing,
+//! recreated outside Terraform, or not judged with the reason (a kind the cluster does not
+//! serve, a permission the caller lacks, a resource type tfdrift does not read).
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use kube::Client;
-use kube::api::Api;
+use kube::api::{Api, DynamicObject};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::hash::Ignore;
-use super::tfstate::Hashed;
-use crate::core::explain::{self, Values};
-use crate::core::fingerprint::Fingerprint;
+use crate::cluster::{Catalog, Served, Unserved};
+use crate::core::explain::{self, Values, attribution::Paths};
+use crate::core::ignore::Defaults;
+use crate::core::ignore::api::{AddressRule, ApiRule};
+use crate::core::object::ObjectId;
 use crate::core::text;
+use crate::intent::terraform::judge::{self, Context};
+use crate::intent::terraform::{self, Instance, Read, Source, Unjudged, Why};
 
 /// Longest detail shown for one object.
 const DETAIL_LIMIT: usize = 900;
 
+/// The verdict on one instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
@@ -28,6 +34,12 @@ pub enum Status {
     Drifted,
     Missing,
     Recreated,
+    /// Read, but not judged: a kind the cluster does not serve, a permission the caller
+    /// lacks, a tainted instance, a Helm release.
+    NotJudged,
+    /// A resource type tfdrift does not read.
+    Unsupported,
+    /// The object could not be read, or the instance does not describe one.
     Error,
 }
 
@@ -38,6 +50,8 @@ impl Status {
             Status::Drifted => "drifted",
             Status::Missing => "missing",
             Status::Recreated => "recreated",
+            Status::NotJudged => "not-judged",
+            Status::Unsupported => "unsupported",
             Status::Error => "error",
         }
     }
@@ -47,17 +61,19 @@ impl Status {
 #[derive(Debug, Serialize)]
 pub struct Checked {
     pub address: String,
+    /// `Deployment`, or `Kind.group` where the kind alone could name another group's.
     pub kind: String,
+    pub api_version: String,
     pub namespace: String,
     pub name: String,
     pub status: Status,
-    /// The intent's hash, from state.
-    pub hash: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub live_hash: Option<String>,
-    /// What changed and who changed it (drifted), the two uids (recreated), the error.
+    /// What changed and who changed it (drifted), the two uids (recreated), why it is not
+    /// judged, the error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Each change, one line each, no value of a Secret, env var, ConfigMap or command line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -66,6 +82,8 @@ pub struct Summary {
     pub drifted: usize,
     pub missing: usize,
     pub recreated: usize,
+    pub not_judged: usize,
+    pub unsupported: usize,
     pub errors: usize,
 }
 
@@ -76,13 +94,16 @@ pub struct Report {
 }
 
 impl Report {
-    /// 0 all in sync, 2 anything drifted, missing or recreated, 1 an error — as
-    /// `terraform plan -detailed-exitcode`.
-    pub fn exit_code(&self) -> u8 {
+    /// 0 all judged in sync, 2 anything drifted, missing or recreated (or, with
+    /// `fail_on_unjudged`, anything not judged), 1 an error — as `terraform plan
+    /// -detailed-exitcode`.
+    pub fn exit_code(&self, fail_on_unjudged: bool) -> u8 {
         let s = &self.summary;
         if s.errors > 0 {
             1
-        } else if s.drifted + s.missing + s.recreated > 0 {
+        } else if s.drifted + s.missing + s.recreated > 0
+            || (fail_on_unjudged && s.not_judged + s.unsupported > 0)
+        {
             2
         } else {
             0
@@ -95,9 +116,16 @@ impl Report {
             .resources
             .iter()
             .map(|c| {
+                let object = if c.name.is_empty() {
+                    String::new()
+                } else if c.namespace.is_empty() {
+                    format!("{}/{}", c.kind, c.name)
+                } else {
+                    format!("{}/{}/{}", c.kind, c.namespace, c.name)
+                };
                 [
                     c.status.label().to_owned(),
-                    format!("{}/{}/{}", c.kind, c.namespace, c.name),
+                    object,
                     c.address.clone(),
                     c.detail.clone().unwrap_or_default(),
                 ]
@@ -127,45 +155,89 @@ impl Report {
             out.push_str(line.trim_end());
             out.push('\n');
         }
-        let s = &self.summary;
-        out.push_str(&format!(
-            "{} objects: {} in sync, {} drifted, {} missing, {} recreated{}\n",
-            self.resources.len(),
-            s.in_sync,
-            s.drifted,
-            s.missing,
-            s.recreated,
-            if s.errors > 0 {
-                format!(", {} could not be checked", s.errors)
-            } else {
-                String::new()
-            }
-        ));
+        out.push_str(&self.summary_line());
+        out.push('\n');
         out
+    }
+
+    fn summary_line(&self) -> String {
+        let s = &self.summary;
+        let mut parts = vec![
+            format!("{} in sync", s.in_sync),
+            format!("{} drifted", s.drifted),
+            format!("{} missing", s.missing),
+            format!("{} recreated", s.recreated),
+        ];
+        if s.not_judged > 0 {
+            parts.push(format!("{} not judged", s.not_judged));
+        }
+        if s.unsupported > 0 {
+            parts.push(format!("{} unsupported", s.unsupported));
+        }
+        if s.errors > 0 {
+            parts.push(format!("{} could not be checked", s.errors));
+        }
+        format!("{} instances: {}", self.resources.len(), parts.join(", "))
     }
 }
 
-/// How `check` talks to the cluster.
+/// How `check` talks to the cluster and what it leaves out.
 pub struct Options {
     pub concurrency: usize,
     pub api_timeout: Duration,
+    pub defaults: Defaults,
+    /// `--ignore-field` and `--ignore-file` rules.
+    pub rules: Vec<AddressRule>,
 }
 
-/// Compares every hashed instance with its live object, `concurrency` GETs at a time, in
-/// the state's order. `progress` is told how many are done.
+/// Judges every instance `read` holds, `concurrency` GETs at a time, in the state's order.
+/// `progress` is told how many are done.
 pub async fn check(
     client: Client,
-    hashed: Vec<Hashed>,
-    rules: &Ignore,
+    read: Read,
     options: &Options,
     progress: Arc<AtomicUsize>,
 ) -> Report {
-    let resources: Vec<Checked> = futures::stream::iter(hashed)
-        .map(|h| {
-            let client = client.clone();
-            let progress = progress.clone();
+    let catalog = Catalog::new(client.clone(), options.api_timeout);
+    let contexts = contexts(&read, options);
+    let mut kinds = BTreeSet::new();
+    for i in &read.instances {
+        kinds.insert((i.api_version.clone(), i.id.kind.clone()));
+    }
+    let served: HashMap<(String, String), Result<Served, Unserved>> = futures::stream::iter(kinds)
+        .map(|(api_version, kind)| {
+            let catalog = &catalog;
             async move {
-                let checked = check_one(client, &h, rules, options.api_timeout).await;
+                let served = catalog.resolve(&api_version, &kind).await;
+                ((api_version, kind), served)
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+    let Read {
+        instances,
+        unjudged,
+        ..
+    } = read;
+    let judged: Vec<Checked> = futures::stream::iter(instances.into_iter().enumerate())
+        .map(|(i, instance)| {
+            let (client, progress, served, contexts) =
+                (client.clone(), progress.clone(), &served, &contexts);
+            async move {
+                let key = (instance.api_version.clone(), instance.id.kind.clone());
+                let context = contexts.get(i).cloned().unwrap_or_default();
+                let checked = match served.get(&key) {
+                    Some(Ok(served)) => {
+                        check_one(client, &instance, served, &context, options.api_timeout).await
+                    }
+                    Some(Err(unserved)) => {
+                        unjudged_row(&instance, Status::NotJudged, unserved.to_string())
+                    }
+                    None => {
+                        unjudged_row(&instance, Status::Error, "its kind was not resolved".into())
+                    }
+                };
                 progress.fetch_add(1, Ordering::Relaxed);
                 checked
             }
@@ -173,6 +245,8 @@ pub async fn check(
         .buffered(options.concurrency.max(1))
         .collect()
         .await;
+    let mut resources = judged;
+    resources.extend(unjudged.into_iter().map(row_of_unjudged));
     let mut summary = Summary::default();
     for c in &resources {
         match c.status {
@@ -180,74 +254,250 @@ pub async fn check(
             Status::Drifted => summary.drifted += 1,
             Status::Missing => summary.missing += 1,
             Status::Recreated => summary.recreated += 1,
+            Status::NotJudged => summary.not_judged += 1,
+            Status::Unsupported => summary.unsupported += 1,
             Status::Error => summary.errors += 1,
         }
     }
     Report { resources, summary }
 }
 
-/// The live object as JSON, `None` when it does not exist.
+/// What each instance is judged with beyond itself, by its index in `read.instances`.
+fn contexts(read: &Read, options: &Options) -> Vec<Context> {
+    let defaults = options.defaults.api_rules();
+    let scaled: Vec<ObjectId> = if options.defaults.hpa_replicas {
+        read.hpas
+            .iter()
+            .filter_map(crate::core::ignore::scaled::target_of_manifest)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // What patch-style instances own on an object is theirs, not the object's other address's.
+    let mut owned: HashMap<ObjectId, Vec<ApiRule>> = HashMap::new();
+    for i in &read.instances {
+        if matches!(i.source, Source::Patch) {
+            owned
+                .entry(i.id.clone())
+                .or_default()
+                .extend(owned_paths(&i.object));
+        }
+    }
+    read.instances
+        .iter()
+        .map(|i| {
+            let mut rules = defaults.clone();
+            rules.extend(
+                options
+                    .rules
+                    .iter()
+                    .filter(|r| r.applies_to(&i.address))
+                    .map(|r| r.rule.clone()),
+            );
+            if let Some(own) = i
+                .object
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(crate::core::contract::IGNORE))
+                .and_then(Value::as_str)
+            {
+                rules.extend(own.split(',').filter_map(|p| ApiRule::parse(p).ok()));
+            }
+            if scaled.iter().any(|t| {
+                t.kind == i.id.kind && t.name == i.id.name && t.namespace == i.id.namespace
+            }) && let Ok(replicas) = ApiRule::parse("spec.replicas")
+            {
+                rules.push(replicas);
+            }
+            let others = match i.source {
+                Source::Patch => Vec::new(),
+                _ => owned.get(&i.id).cloned().unwrap_or_default(),
+            };
+            Context { rules, others }
+        })
+        .collect()
+}
+
+/// The paths a patch-style instance's partial object sets: each label, annotation, data key,
+/// env var; a node's taints.
+fn owned_paths(object: &Value) -> Vec<ApiRule> {
+    let mut out = Vec::new();
+    let keys = |pointer: &str| -> Vec<String> {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut push = |text: String| {
+        if let Ok(rule) = ApiRule::parse(&text) {
+            out.push(rule);
+        }
+    };
+    for k in keys("/metadata/labels") {
+        push(format!("metadata.labels[{k}]"));
+    }
+    for k in keys("/metadata/annotations") {
+        push(format!("metadata.annotations[{k}]"));
+    }
+    for k in keys("/data") {
+        push(format!("data[{k}]"));
+    }
+    if object.pointer("/spec/taints").is_some() {
+        push("spec.taints".into());
+    }
+    for (template, prefix) in [
+        ("/spec/template", "spec.template"),
+        (
+            "/spec/jobTemplate/spec/template",
+            "spec.jobTemplate.spec.template",
+        ),
+        ("/spec", "spec"),
+    ] {
+        for k in keys(&format!("{template}/metadata/annotations")) {
+            push(format!("{prefix}.metadata.annotations[{k}]"));
+        }
+        for list in ["containers", "initContainers"] {
+            let pointer = if template == "/spec" {
+                format!("/spec/{list}")
+            } else {
+                format!("{template}/spec/{list}")
+            };
+            let spec = if template == "/spec" { "" } else { ".spec" };
+            for c in object
+                .pointer(&pointer)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(env) = e.get("name").and_then(Value::as_str) {
+                        push(format!("{prefix}{spec}.{list}[{name}].env[{env}]"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn row(instance: &Instance, status: Status, detail: Option<String>) -> Checked {
+    Checked {
+        address: instance.address.clone(),
+        kind: instance.id.qualified_kind(),
+        api_version: instance.api_version.clone(),
+        namespace: instance.id.namespace.clone(),
+        name: instance.id.name.clone(),
+        status,
+        detail,
+        changes: Vec::new(),
+    }
+}
+
+fn unjudged_row(instance: &Instance, status: Status, why: String) -> Checked {
+    row(instance, status, Some(why))
+}
+
+fn row_of_unjudged(u: Unjudged) -> Checked {
+    let status = match &u.why {
+        Why::Unsupported(_) => Status::Unsupported,
+        Why::NotJudged(_) => Status::NotJudged,
+        Why::Invalid(_) => Status::Error,
+    };
+    let id = u.id.unwrap_or_else(|| ObjectId::in_group("", "", "", ""));
+    Checked {
+        address: u.address,
+        kind: if id.kind.is_empty() {
+            String::new()
+        } else {
+            id.qualified_kind()
+        },
+        api_version: String::new(),
+        namespace: id.namespace,
+        name: id.name,
+        status,
+        detail: Some(u.why.to_string()),
+        changes: Vec::new(),
+    }
+}
+
+/// The live object, `None` when it does not exist.
 async fn get_live(
     client: Client,
-    kind: &str,
+    served: &Served,
     namespace: &str,
     name: &str,
     timeout: Duration,
-) -> Result<Option<Value>, String> {
-    async fn get<K: Fingerprint>(
-        client: Client,
-        namespace: &str,
-        name: &str,
-        timeout: Duration,
-    ) -> Result<Option<Value>, String> {
-        let api: Api<K> = Api::namespaced(client, namespace);
-        match tokio::time::timeout(timeout, api.get_opt(name)).await {
-            Err(_) => Err(format!("reading it timed out after {timeout:?}")),
-            Ok(Err(error)) => Err(format!("cannot read it: {error}")),
-            Ok(Ok(None)) => Ok(None),
-            Ok(Ok(Some(obj))) => serde_json::to_value(obj)
-                .map(Some)
-                .map_err(|e| format!("cannot read it: {e}")),
+) -> Result<Option<DynamicObject>, (Status, String)> {
+    let api: Api<DynamicObject> = if served.namespaced {
+        Api::namespaced_with(client, namespace, &served.resource)
+    } else {
+        Api::all_with(client, &served.resource)
+    };
+    match tokio::time::timeout(timeout, api.get_opt(name)).await {
+        Err(_) => Err((
+            Status::Error,
+            format!("reading it timed out after {timeout:?}"),
+        )),
+        Ok(Err(kube::Error::Api(status))) if status.code == 403 => {
+            let scope = if served.namespaced {
+                format!(" in namespace {namespace}")
+            } else {
+                String::new()
+            };
+            let group = if served.resource.group.is_empty() {
+                String::new()
+            } else {
+                format!(".{}", served.resource.group)
+            };
+            Err((
+                Status::NotJudged,
+                format!(
+                    "forbidden: needs get on {}{group}{scope}",
+                    served.resource.plural
+                ),
+            ))
         }
+        Ok(Err(error)) => Err((
+            Status::Error,
+            format!("cannot read it: {}", text::bounded(&error.to_string(), 300)),
+        )),
+        Ok(Ok(found)) => Ok(found),
     }
-    macro_rules! dispatch {
-        ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
-            match kind {
-                $($kind => get::<$ty>(client, namespace, name, timeout).await,)*
-                other => Err(format!("{other} is not a supported kind")),
-            }
-        };
-    }
-    crate::for_each_kind!(dispatch)
 }
 
-async fn check_one(client: Client, h: &Hashed, rules: &Ignore, timeout: Duration) -> Checked {
-    let id = &h.instance.id;
-    let mut checked = Checked {
-        address: h.instance.address.clone(),
-        kind: id.kind.clone(),
-        namespace: id.namespace.clone(),
-        name: id.name.clone(),
-        status: Status::InSync,
-        hash: h.hash.clone(),
-        live_hash: None,
-        detail: None,
+async fn check_one(
+    client: Client,
+    instance: &Instance,
+    served: &Served,
+    context: &Context,
+    timeout: Duration,
+) -> Checked {
+    let id = &instance.id;
+    // Discovery decides the scope: a namespaced custom resource without a namespace is in
+    // `default`, as kubectl applies it.
+    let namespace = match (served.namespaced, id.namespace.is_empty()) {
+        (true, true) => "default".to_owned(),
+        (false, _) => String::new(),
+        (true, false) => id.namespace.clone(),
     };
-    let live = match get_live(client, &id.kind, &id.namespace, &id.name, timeout).await {
+    let mut checked = row(instance, Status::InSync, None);
+    checked.namespace = namespace.clone();
+    let live = match get_live(client, served, &namespace, &id.name, timeout).await {
         Ok(Some(live)) => live,
         Ok(None) => {
             checked.status = Status::Missing;
             checked.detail = Some("in state, not in the cluster".to_owned());
             return checked;
         }
-        Err(why) => {
-            checked.status = Status::Error;
+        Err((status, why)) => {
+            checked.status = status;
             checked.detail = Some(why);
             return checked;
         }
     };
-    let live_uid = live.pointer("/metadata/uid").and_then(Value::as_str);
-    if let (Some(state_uid), Some(live_uid)) = (h.instance.uid.as_deref(), live_uid)
+    if let (Some(state_uid), Some(live_uid)) =
+        (instance.uid.as_deref(), live.metadata.uid.as_deref())
         && state_uid != live_uid
     {
         checked.status = Status::Recreated;
@@ -256,47 +506,52 @@ async fn check_one(client: Client, h: &Hashed, rules: &Ignore, timeout: Duration
         ));
         return checked;
     }
-    // The intent's ignore annotation rules both sides, so that the hashes meet.
-    let mut judged = live.clone();
-    if let Some(meta) = judged.get_mut("metadata").and_then(Value::as_object_mut) {
-        let annotations = h
-            .instance
-            .object
-            .pointer("/metadata/annotations")
-            .cloned()
-            .unwrap_or(Value::Null);
-        meta.insert("annotations".into(), annotations);
-    }
-    let (live_hash, live_spec) = match rules.filtered(&judged) {
-        Some(Ok((hash, spec, _))) => (hash, spec),
-        Some(Err(error)) => {
+    let managed = live.metadata.managed_fields.clone().unwrap_or_default();
+    let live = match serde_json::to_value(&live) {
+        Ok(live) => live,
+        Err(_) => {
             checked.status = Status::Error;
-            checked.detail = Some(format!("cannot fingerprint the live object: {error}"));
-            return checked;
-        }
-        None => {
-            checked.status = Status::Error;
-            checked.detail = Some("not a supported kind".to_owned());
+            checked.detail = Some("the live object is not JSON".to_owned());
             return checked;
         }
     };
-    checked.live_hash = Some(live_hash.clone());
-    if live_hash != h.hash {
-        checked.status = Status::Drifted;
-        let managed: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry> = live
-            .pointer("/metadata/managedFields")
-            .and_then(|m| serde_json::from_value(m.clone()).ok())
-            .unwrap_or_default();
-        let why = explain::describe(
-            &id.kind,
-            &h.spec,
-            &live_spec,
-            &managed,
-            Values::Redacted,
-            DETAIL_LIMIT,
-            "no writer recorded in managedFields",
-        );
-        checked.detail = Some(text::bounded(&why, DETAIL_LIMIT));
+    let changes = judge::changes(instance, &live, &served.schema, served.root, context);
+    let write_only = matches!(
+        instance.source,
+        Source::Typed {
+            write_only_data: true,
+            ..
+        }
+    );
+    if changes.is_empty() {
+        if write_only {
+            checked.detail = Some("data is write-only (data_wo): not in state, not judged".into());
+        }
+        return checked;
     }
+    checked.status = Status::Drifted;
+    checked.changes = changes.iter().map(|c| c.redacted()).collect();
+    let why = explain::describe_changes(
+        &changes,
+        Paths::Object,
+        &managed,
+        Values::Redacted,
+        DETAIL_LIMIT,
+        "no writer recorded in managedFields",
+    );
+    checked.detail = Some(text::bounded(&why, DETAIL_LIMIT));
     checked
+}
+
+/// Whether a state names anything `check` could judge; for a note when it names nothing.
+pub fn names_anything(read: &Read) -> bool {
+    !read.instances.is_empty() || !read.unjudged.is_empty()
+}
+
+/// Reads the state in `input` (as [`terraform::read`]), naming the input in errors.
+pub fn read_state(source_name: &str, input: Vec<u8>) -> Result<Read, super::tfstate::TfstateError> {
+    terraform::read(input).map_err(|source| super::tfstate::TfstateError::Read {
+        source_name: source_name.to_owned(),
+        source,
+    })
 }

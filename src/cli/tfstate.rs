@@ -81,6 +81,8 @@ pub struct Outcome {
     pub hashed: Vec<Hashed>,
     pub rules: Ignore,
     pub notes: Vec<String>,
+    /// Instances that do not describe an object: `ADDRESS: why`.
+    pub invalid: Vec<String>,
 }
 
 /// Reads `path` (`-` for standard input), at most the state size limit.
@@ -118,9 +120,23 @@ pub fn hash_state(
     })?;
     let rules = Ignore::with_hpas(defaults, read.hpas.iter());
     let mut notes = read.notes;
+    let mut invalid = Vec::new();
+    for u in &read.unjudged {
+        match &u.why {
+            terraform::Why::Invalid(why) => invalid.push(format!("{}: {why}", u.address)),
+            why => notes.push(format!("skipped {}: {why}", u.address)),
+        }
+    }
     let mut hashed = Vec::with_capacity(read.instances.len());
     for instance in read.instances {
-        let filtered = rules.filtered(&instance.object);
+        let Some(object) = terraform::fingerprint_object(&instance) else {
+            notes.push(format!(
+                "skipped {}: {} is not a kind tfdrift hashes (tfdrift check judges it)",
+                instance.address, instance.id
+            ));
+            continue;
+        };
+        let filtered = rules.filtered(&object);
         let (hash, spec, ignored) = match filtered {
             Some(Ok(h)) => h,
             Some(Err(source)) => {
@@ -150,5 +166,6 @@ pub fn hash_state(
         hashed,
         rules,
         notes,
+        invalid,
     })
 }

@@ -10,5 +10,6 @@ pub mod ignore;
 pub mod kind;
 pub mod object;
 pub mod schema;
+pub mod secret;
 pub mod text;
 pub mod verdict;

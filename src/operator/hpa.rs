@@ -39,6 +39,7 @@ impl Scalers {
     /// The name of an HPA scaling `kind` `namespace/name`, if one does.
     pub fn scaler_of(&self, kind: &str, namespace: &str, name: &str) -> Option<String> {
         let key = ObjectId {
+            group: "apps".to_owned(),
             kind: kind.to_owned(),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
@@ -180,11 +181,7 @@ mod tests {
     }
 
     fn deployment(name: &str) -> ObjectId {
-        ObjectId {
-            kind: "Deployment".into(),
-            namespace: "ns".into(),
-            name: name.into(),
-        }
+        ObjectId::new("Deployment", "ns", name)
     }
 
     #[test]

@@ -370,7 +370,6 @@ impl StateError {
             StateError::MissingPart(_) => "missing_part",
             StateError::TooLarge => "too_large",
             StateError::Read(terraform::ReadError::State(_)) => "undecodable",
-            StateError::Read(_) => "invalid_instance",
             StateError::Aborted => "aborted",
         }
     }
@@ -765,8 +764,20 @@ impl Reader {
                 }
             };
             match decoded {
-                Ok(named) => {
+                Ok((named, invalid)) => {
                     info!(state = %state, objects = named.len(), "state read");
+                    if invalid > 0 {
+                        self.w
+                            .metrics
+                            .terraform_state_errors_total
+                            .with_label_values(&[
+                                &state.namespace,
+                                &state.workspace,
+                                &state.suffix,
+                                "invalid_instance",
+                            ])
+                            .inc_by(u64::try_from(invalid).unwrap_or(u64::MAX));
+                    }
                     write(&self.w.intents.unreadable).remove(state);
                     self.w.intents.replace(state, named)
                 }
@@ -1013,21 +1024,33 @@ fn part_of(secret: &Secret) -> Option<Part> {
     })
 }
 
-/// Reads one state and computes what each object it names is judged by.
+/// Reads one state and computes what each object it names is judged by, for the kinds the
+/// operator fingerprints; with how many instances did not describe an object.
 fn decode(
     bytes: Vec<u8>,
     state: &StateId,
     defaults: &HashMap<&'static str, Arc<[Rule]>>,
-) -> Result<HashMap<ObjectId, Arc<StateIntent>>, StateError> {
+) -> Result<(HashMap<ObjectId, Arc<StateIntent>>, usize), StateError> {
     // One bad instance does not cost the others their intent: it is skipped, named by
     // its address (never its values).
     let state = Arc::new(state.clone());
     let mut named = HashMap::new();
-    let on_bad = |error| {
-        warn!(error = %error, "an instance of the Terraform state does not describe an object; skipped");
-        Ok(())
-    };
-    terraform::read_each(bytes, on_bad, |instance| {
+    let mut invalid = 0;
+    terraform::read_each(bytes, |item| {
+        let instance = match item {
+            terraform::Item::Instance(instance) => instance,
+            terraform::Item::Unjudged(u) => {
+                if let terraform::Why::Invalid(why) = &u.why {
+                    invalid += 1;
+                    warn!(address = %u.address, error = %why, "an instance of the Terraform state does not describe an object; skipped");
+                }
+                return;
+            }
+        };
+        // The operator judges the kinds it fingerprints; `tfdrift check` judges the rest.
+        if terraform::fingerprint_object(&instance).is_none() {
+            return;
+        }
         let defaults = defaults
             .get(instance.id.kind.as_str())
             .cloned()
@@ -1040,6 +1063,7 @@ fn decode(
                 return;
             }
         };
+        let instance = *instance;
         named.insert(
             instance.id,
             Arc::new(StateIntent {
@@ -1050,7 +1074,7 @@ fn decode(
             }),
         );
     })?;
-    Ok(named)
+    Ok((named, invalid))
 }
 
 #[cfg(test)]

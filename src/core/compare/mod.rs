@@ -18,13 +18,21 @@ mod value;
 use serde_json::{Map, Value};
 
 use crate::core::explain::diff::{Change, Segment, path_string};
-use crate::core::schema::{Field, ListKind, Node, NodeId, Schema, builtin};
+use crate::core::schema::{ListKind, Node, NodeId, Schema, builtin};
 
 pub use value::{is_zero, scalar_eq};
 
-/// Whether the zero value of field `field` of struct definition `def` (if it has one) is
-/// compared as a value; given the schema's own opinion.
-pub type ZeroIsValue<'a> = &'a (dyn Fn(Option<&str>, &str, Field) -> bool + Sync);
+/// Where a list is: the field `field` of the struct definition `def` (if it has one), at
+/// `path`.
+pub struct Site<'a> {
+    pub def: Option<&'a str>,
+    pub field: &'a str,
+    pub path: &'a [Segment],
+}
+
+/// Whether the list at a site is compared as a set, whatever the API schema says (the
+/// Terraform provider's `TypeSet` attributes).
+pub type Sets<'a> = &'a (dyn Fn(&Site<'_>) -> bool + Sync);
 
 /// Whether a path is left out of the comparison (ignore rules, keys the applier ignores).
 pub type Ignored<'a> = &'a (dyn Fn(&[Segment]) -> bool + Sync);
@@ -35,14 +43,51 @@ pub struct Options<'a> {
     /// Keys and items added live to a map or list the intent sets are drift (typed Terraform
     /// resources, `kubernetes_manifest`); without, only what the intent names is compared
     /// (`kubectl_manifest`).
-    pub additions: bool,
-    pub zero_is_value: ZeroIsValue<'a>,
+    pub additions: Additions,
+    /// `null` in the intent means "absent" (a Terraform attribute the provider does not send):
+    /// a live value there is drift, unless it is the zero of a field whose zero is absence.
+    /// Without, `null` says nothing (a manifest's `key:` with no value).
+    pub null_is_absent: bool,
+    pub sets: Sets<'a>,
+    /// Whether the zero of field `field` of definition `def` equals absence although the
+    /// schema says it is a value (an applier that sends it only sometimes).
+    pub lenient: Lenient<'a>,
     pub ignored: Ignored<'a>,
 }
 
-/// The schema's own opinion of a zero: a Go pointer's, or any field of a custom resource.
-pub fn schema_zeros(_: Option<&str>, _: &str, field: Field) -> bool {
-    field.zero_is_value
+/// Which additions live are drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Additions {
+    /// Keys added to a map the intent sets (and content to a block it sets empty).
+    pub keys: bool,
+    /// Items added to a list or set the intent sets.
+    pub items: bool,
+}
+
+impl Additions {
+    /// The intent owns what it sets, whole (typed Terraform resources, `kubernetes_manifest`).
+    pub const ALL: Additions = Additions {
+        keys: true,
+        items: true,
+    };
+    /// Only what the intent names is compared (patch-style resources).
+    pub const NONE: Additions = Additions {
+        keys: false,
+        items: false,
+    };
+}
+
+/// See [`Options::lenient`].
+pub type Lenient<'a> = &'a (dyn Fn(Option<&str>, &str) -> bool + Sync);
+
+/// No zero is lenient beyond what the schema says.
+pub fn schema_zeros(_: Option<&str>, _: &str) -> bool {
+    false
+}
+
+/// No list is a set beyond what the schema says.
+pub fn schema_sets(_: &Site<'_>) -> bool {
+    false
 }
 
 /// Nothing is ignored.
@@ -53,8 +98,10 @@ pub fn nothing_ignored(_: &[Segment]) -> bool {
 impl Default for Options<'_> {
     fn default() -> Self {
         Options {
-            additions: true,
-            zero_is_value: &schema_zeros,
+            additions: Additions::ALL,
+            null_is_absent: false,
+            sets: &schema_sets,
+            lenient: &schema_zeros,
             ignored: &nothing_ignored,
         }
     }
@@ -74,8 +121,32 @@ pub fn compare(
         options,
         out: Vec::new(),
     };
-    walker.walk(intent, Some(live), root, &mut Vec::new(), false);
+    walker.walk(
+        intent,
+        Some(live),
+        root,
+        &mut Vec::new(),
+        Context::default(),
+    );
     walker.out
+}
+
+/// What the walk knows of the field a value is in.
+#[derive(Clone, Copy, Default)]
+struct Context<'a> {
+    def: Option<&'a str>,
+    field: &'a str,
+    zero_is_value: bool,
+}
+
+impl Context<'_> {
+    /// An entry of a map or an item of a list: its zero is data.
+    fn entry(self) -> Self {
+        Context {
+            zero_is_value: true,
+            ..self
+        }
+    }
 }
 
 struct Walker<'a> {
@@ -95,45 +166,63 @@ impl Walker<'_> {
         });
     }
 
-    /// `intent` against `live` (`None`: absent) at `path`; `zero_is_value` for the field
-    /// this value is.
+    /// `intent` against `live` (`None`: absent) at `path`, in the field `ctx` says.
     fn walk(
         &mut self,
         intent: &Value,
         live: Option<&Value>,
         node: NodeId,
         path: &mut Vec<Segment>,
-        zero_is_value: bool,
+        ctx: Context<'_>,
     ) {
         if (self.options.ignored)(path) {
             return;
         }
         let live = live.filter(|l| !l.is_null());
         if intent.is_null() {
-            // `null` in intent says nothing (an unset attribute).
+            // Absent (a Terraform attribute not sent): only a value that is more than the zero
+            // of a field whose zero is absence differs. A manifest's `null` says nothing.
+            if let Some(l) = live
+                && self.options.null_is_absent
+                && (ctx.zero_is_value || !is_zero(l))
+            {
+                self.push(path, None, Some(l), false);
+            }
             return;
         }
+        let zero_is_value = ctx.zero_is_value;
         if live.is_none() && is_zero(intent) && (!zero_is_value || is_empty_collection(intent)) {
             return;
         }
         let schema = self.schema;
         match (schema.node(node), intent) {
             (Node::Struct { def, fields, .. }, Value::Object(map)) => {
+                let def = def.as_deref();
                 self.object(map, live, path, |w, k| {
                     match fields.binary_search_by(|(f, _)| f.as_ref().cmp(k)) {
                         Ok(i) => {
-                            let field = fields[i].1;
-                            let zero = (w.options.zero_is_value)(def.as_deref(), k, field);
-                            (field.node, zero)
+                            let zero = fields[i].1.zero_is_value && !(w.options.lenient)(def, k);
+                            (fields[i].1.node, zero, def)
                         }
                         // A field the schema does not know: compared as plain JSON.
-                        Err(_) => (0, w.schema.keeps_zeros()),
+                        Err(_) => (0, w.schema.keeps_zeros(), def),
                     }
                 });
             }
-            (Node::Map(item), Value::Object(map)) => self.map(map, live, *item, path),
+            (Node::Map(item), Value::Object(map)) => self.map(map, live, *item, path, ctx),
             (Node::List { item, kind }, Value::Array(items)) => {
-                self.list(items, live, *item, kind, path)
+                let site = Site {
+                    def: ctx.def,
+                    field: ctx.field,
+                    path,
+                };
+                let set = ListKind::Set;
+                let kind = if (self.options.sets)(&site) {
+                    &set
+                } else {
+                    kind
+                };
+                self.list(items, live, *item, kind, path, ctx)
             }
             (Node::Scalar(s), _) if !intent.is_object() && !intent.is_array() => {
                 let equal = match live {
@@ -144,11 +233,13 @@ impl Walker<'_> {
                     self.push(path, Some(intent), live, false);
                 }
             }
-            // Free-form, or a shape the schema does not expect: as JSON, the intent's keys only.
+            // Free-form (`x-kubernetes-preserve-unknown-fields`, a RawExtension): owned whole.
+            (Node::Free, Value::Object(map)) => self.map(map, live, free_node(schema), path, ctx),
+            // A shape the schema does not know: as JSON, the intent's keys only.
             (_, Value::Object(map)) => {
-                self.object(map, live, path, |w, _| (0, w.schema.keeps_zeros()))
+                self.object(map, live, path, |w, _| (0, w.schema.keeps_zeros(), None))
             }
-            (_, Value::Array(items)) => self.list(items, live, 0, &ListKind::Atomic, path),
+            (_, Value::Array(items)) => self.list(items, live, 0, &ListKind::Atomic, path, ctx),
             (_, _) => {
                 if live.is_none_or(|l| !value::json_scalar_eq(intent, l)) {
                     self.push(path, Some(intent), live, false);
@@ -158,12 +249,12 @@ impl Walker<'_> {
     }
 
     /// A struct: every field the intent sets, each compared with the live field.
-    fn object(
+    fn object<'s>(
         &mut self,
         intent: &Map<String, Value>,
         live: Option<&Value>,
         path: &mut Vec<Segment>,
-        field: impl Fn(&Self, &str) -> (NodeId, bool),
+        field: impl Fn(&Self, &str) -> (NodeId, bool, Option<&'s str>),
     ) {
         let live_map = match live {
             Some(Value::Object(m)) => Some(m),
@@ -182,7 +273,7 @@ impl Walker<'_> {
         // there was added.
         if intent.is_empty() {
             if let Some(m) = live_map
-                && self.options.additions
+                && self.options.additions.keys
                 && m.values().any(|v| !is_zero(v))
                 && !(self.options.ignored)(path)
             {
@@ -192,9 +283,14 @@ impl Walker<'_> {
         }
         let before = self.out.len();
         for (k, v) in intent {
-            let (node, zero) = field(self, k);
+            let (node, zero_is_value, def) = field(self, k);
+            let ctx = Context {
+                def,
+                field: k,
+                zero_is_value,
+            };
             path.push(Segment::Field(k.clone()));
-            self.walk(v, live_map.and_then(|m| m.get(k)), node, path, zero);
+            self.walk(v, live_map.and_then(|m| m.get(k)), node, path, ctx);
             path.pop();
         }
         // A struct removed as a whole is one change, not one per field it held.
@@ -212,6 +308,7 @@ impl Walker<'_> {
         live: Option<&Value>,
         item: NodeId,
         path: &mut Vec<Segment>,
+        ctx: Context<'_>,
     ) {
         let empty = Map::new();
         let live_map = match live {
@@ -233,11 +330,11 @@ impl Walker<'_> {
                 // A key gone is drift even if it held "": the key itself is intent.
                 None if !(self.options.ignored)(path) => self.push(path, Some(v), None, false),
                 None => {}
-                Some(l) => self.walk(v, Some(l), item, path, true),
+                Some(l) => self.walk(v, Some(l), item, path, ctx.entry()),
             }
             path.pop();
         }
-        if self.options.additions {
+        if self.options.additions.keys {
             for (k, l) in live_map {
                 if intent.contains_key(k) {
                     continue;
@@ -258,7 +355,9 @@ impl Walker<'_> {
         item: NodeId,
         kind: &ListKind,
         path: &mut Vec<Segment>,
+        ctx: Context<'_>,
     ) {
+        let ctx = ctx.entry();
         let live_items: &[Value] = match live {
             Some(Value::Array(items)) => items,
             Some(other) => {
@@ -273,13 +372,13 @@ impl Walker<'_> {
             None => &[],
         };
         match kind {
-            ListKind::Keyed(keys) => self.keyed(intent, live_items, item, keys, path),
-            ListKind::Set => self.set(intent, live_items, item, path),
+            ListKind::Keyed(keys) => self.keyed(intent, live_items, item, keys, path, ctx),
+            ListKind::Set => self.set(intent, live_items, item, path, ctx),
             ListKind::Atomic => {
                 for (i, v) in intent.iter().enumerate() {
                     path.push(Segment::Index(i));
                     match live_items.get(i) {
-                        Some(l) => self.walk(v, Some(l), item, path, true),
+                        Some(l) => self.walk(v, Some(l), item, path, ctx),
                         None if !(self.options.ignored)(path) => {
                             self.push(path, Some(v), None, false)
                         }
@@ -287,7 +386,7 @@ impl Walker<'_> {
                     }
                     path.pop();
                 }
-                if self.options.additions {
+                if self.options.additions.items {
                     for (i, l) in live_items.iter().enumerate().skip(intent.len()) {
                         path.push(Segment::Index(i));
                         if !(self.options.ignored)(path) {
@@ -309,6 +408,7 @@ impl Walker<'_> {
         item: NodeId,
         keys: &[Box<str>],
         path: &mut Vec<Segment>,
+        ctx: Context<'_>,
     ) {
         let schema = self.schema;
         let def = match schema.node(item) {
@@ -349,14 +449,14 @@ impl Walker<'_> {
             match found {
                 Some((i, _)) => {
                     matched[i] = true;
-                    self.walk(v, Some(&live[i]), item, path, true);
+                    self.walk(v, Some(&live[i]), item, path, ctx);
                 }
                 None if !(self.options.ignored)(path) => self.push(path, Some(v), None, false),
                 None => {}
             }
             path.pop();
         }
-        if self.options.additions {
+        if self.options.additions.items {
             for (i, l) in live.iter().enumerate() {
                 if matched[i] {
                     continue;
@@ -372,7 +472,14 @@ impl Walker<'_> {
     }
 
     /// Items compared as a set: an intent item matches a live item that compares equal.
-    fn set(&mut self, intent: &[Value], live: &[Value], item: NodeId, path: &[Segment]) {
+    fn set(
+        &mut self,
+        intent: &[Value],
+        live: &[Value],
+        item: NodeId,
+        path: &[Segment],
+        ctx: Context<'_>,
+    ) {
         let mut matched = vec![false; live.len()];
         for v in intent {
             let found = (0..live.len()).find(|&i| {
@@ -382,7 +489,7 @@ impl Walker<'_> {
                         options: self.options,
                         out: Vec::new(),
                     };
-                    probe.walk(v, Some(&live[i]), item, &mut path.to_vec(), true);
+                    probe.walk(v, Some(&live[i]), item, &mut path.to_vec(), ctx);
                     probe.out.is_empty()
                 }
             });
@@ -391,7 +498,7 @@ impl Walker<'_> {
                 None => self.push(path, Some(v), None, true),
             }
         }
-        if self.options.additions {
+        if self.options.additions.items {
             for (i, l) in live.iter().enumerate() {
                 if !matched[i] {
                     self.push(path, None, Some(l), true);
@@ -399,6 +506,11 @@ impl Walker<'_> {
             }
         }
     }
+}
+
+/// The node of a free-form value's children: free-form too.
+fn free_node(schema: &Schema) -> NodeId {
+    schema.free()
 }
 
 fn keys_match(live: Option<&[(String, Value)]>, intent: &[(String, Value)]) -> bool {

@@ -130,7 +130,7 @@ fn keyed_lists_and_sets_ignore_order_and_see_additions() {
         ]
     );
     let kubectl = Options {
-        additions: false,
+        additions: Additions::NONE,
         ..Options::default()
     };
     assert!(diff(&intent, &added, &kubectl).is_empty());

@@ -45,14 +45,46 @@ fn object_prefix(kind: &str, field: &str) -> Vec<String> {
     }
 }
 
+/// How the paths of changes relate to the object's fields.
+#[derive(Debug, Clone, Copy)]
+pub enum Paths<'a> {
+    /// Fingerprint paths of this kind (`replicas`, `containers[web].image`).
+    Fingerprint(&'a str),
+    /// Paths of the object itself (`spec.replicas`), as the comparison of intent known in
+    /// full prints them.
+    Object,
+}
+
 /// The managedFields path of a change (`f:spec/f:replicas`,
 /// `…/f:containers/k:{"name":"web"}/f:image`).
-fn field_path(kind: &str, change: &Change) -> Vec<String> {
-    let mut segs = change.segments.iter();
-    let Some(Segment::Field(first)) = segs.next() else {
-        return Vec::new();
+fn field_path(paths: Paths<'_>, change: &Change) -> Vec<String> {
+    let mut segs = change.segments.iter().peekable();
+    let mut path = match paths {
+        Paths::Fingerprint(kind) => {
+            let Some(Segment::Field(first)) = segs.next() else {
+                return Vec::new();
+            };
+            object_prefix(kind, first)
+        }
+        Paths::Object => Vec::new(),
     };
-    let mut path = object_prefix(kind, first);
+    // A set's member is owned as `v:<value>` below the list.
+    if change.member
+        && let Some(item) = change.now.as_ref().or(change.was.as_ref())
+    {
+        let tail: Vec<String> = segs
+            .filter_map(|s| match s {
+                Segment::Field(f) | Segment::MapKey(f) => Some(format!("f:{f}")),
+                _ => None,
+            })
+            .collect();
+        path.extend(tail);
+        path.push(format!(
+            "v:{}",
+            serde_json::to_string(item).unwrap_or_default()
+        ));
+        return path;
+    }
     for seg in segs {
         match seg {
             // The fingerprint's own grouping, not a field of the object.
@@ -99,6 +131,15 @@ fn owned_paths(fields: &Value, prefix: &mut Vec<String>, out: &mut Vec<String>) 
 /// so a change the API server did not attribute (the scale subresource before 1.22) gives
 /// no writer rather than a wrong one.
 pub fn writers(kind: &str, managed: &[ManagedFieldsEntry], changes: &[Change]) -> Vec<Writer> {
+    writers_of(Paths::Fingerprint(kind), managed, changes)
+}
+
+/// [`writers`] of changes with paths of either form.
+pub fn writers_of(
+    paths: Paths<'_>,
+    managed: &[ManagedFieldsEntry],
+    changes: &[Change],
+) -> Vec<Writer> {
     let ours = managed
         .iter()
         .filter(|m| m.manager.as_deref() == Some(contract::FIELD_MANAGER))
@@ -133,7 +174,7 @@ pub fn writers(kind: &str, managed: &[ManagedFieldsEntry], changes: &[Change]) -
         .collect();
     let mut found: Vec<Writer> = Vec::new();
     for change in changes {
-        let mut path = field_path(kind, change);
+        let mut path = field_path(paths, change);
         while !path.is_empty() {
             let p = path.join("/");
             let under = format!("{p}/");

@@ -116,8 +116,13 @@ impl Change {
             .any(|s| matches!(s, Segment::Field(f) if f == "value"));
         let is_data = matches!(
             self.segments.first(),
-            Some(Segment::Field(f)) if f == "data" || f == "binaryData"
+            Some(Segment::Field(f)) if f == "data" || f == "binaryData" || f == "stringData"
         );
+        // `kubectl apply` keeps the whole applied object, values included, in an annotation.
+        let is_applied_object = self
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::MapKey(k) if k == crate::core::secret::LAST_APPLIED));
         // Command lines carry secrets as often as env does (`--db-password=…`).
         let is_command_line = self
             .segments
@@ -131,6 +136,7 @@ impl Change {
                     .is_some_and(|s| matches!(s, Segment::Element(_)))))
             || is_data
             || is_command_line
+            || is_applied_object
     }
 
     /// The line without values where [`Change::is_sensitive`].

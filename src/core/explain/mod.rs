@@ -30,11 +30,30 @@ pub fn describe(
     no_writer: &str,
 ) -> String {
     let changes = diff::diff(intent, live);
+    describe_changes(
+        &changes,
+        attribution::Paths::Fingerprint(kind),
+        managed,
+        values,
+        limit,
+        no_writer,
+    )
+}
+
+/// [`describe`] of changes found already (by the comparison of intent known in full).
+pub fn describe_changes(
+    changes: &[diff::Change],
+    paths: attribution::Paths<'_>,
+    managed: &[ManagedFieldsEntry],
+    values: Values,
+    limit: usize,
+    no_writer: &str,
+) -> String {
     let summary = match values {
-        Values::Shown => diff::summary(&changes, limit),
-        Values::Redacted => diff::summary_redacted(&changes, limit),
+        Values::Shown => diff::summary(changes, limit),
+        Values::Redacted => diff::summary_redacted(changes, limit),
     };
-    let writers = attribution::writers(kind, managed, &changes);
+    let writers = attribution::writers_of(paths, managed, changes);
     let by: Vec<String> = writers.iter().take(3).map(ToString::to_string).collect();
     if by.is_empty() {
         format!("{summary} ({no_writer})")

@@ -7,6 +7,7 @@
 //! (`replicas`). `tfdrift hash` and the operator apply the same rules the same way, so the
 //! spec-hash and the live hash agree.
 
+pub mod api;
 mod path;
 pub mod scaled;
 pub mod schema;
@@ -232,6 +233,31 @@ impl Defaults {
             defaults.paths.push(path);
         }
         Ok(defaults)
+    }
+
+    /// The containers `--ignore-containers` names.
+    pub fn containers(&self) -> &[String] {
+        &self.containers
+    }
+
+    /// The paths `--ignore-paths` gives.
+    pub fn paths(&self) -> &[Path] {
+        &self.paths
+    }
+
+    /// The rules every object of intent known in full gets: the containers as
+    /// `containers[name]` and `initContainers[name]` wherever they occur, and the paths.
+    pub fn api_rules(&self) -> Vec<api::ApiRule> {
+        let containers = self.containers.iter().flat_map(|name| {
+            [
+                Path::entry("containers", name),
+                Path::entry("initContainers", name),
+            ]
+        });
+        containers
+            .chain(self.paths.iter().cloned())
+            .map(api::ApiRule::from_path)
+            .collect()
     }
 
     /// [`Defaults::for_kind`] for every supported kind.

@@ -16,6 +16,7 @@ pub const SCALABLE: [&str; 2] = ["Deployment", "StatefulSet"];
 fn target(namespace: &str, api_version: Option<&str>, kind: &str, name: &str) -> Option<ObjectId> {
     let in_apps = api_version.is_none_or(|v| v.starts_with("apps/"));
     (SCALABLE.contains(&kind) && in_apps && !name.is_empty()).then(|| ObjectId {
+        group: "apps".to_owned(),
         kind: kind.to_owned(),
         namespace: namespace.to_owned(),
         name: name.to_owned(),
@@ -69,6 +70,7 @@ mod tests {
         assert_eq!(
             target_of_manifest(&hpa("apps/v1", "Deployment")),
             Some(ObjectId {
+                group: "apps".into(),
                 kind: "Deployment".into(),
                 namespace: "ns".into(),
                 name: "web".into()

@@ -12,8 +12,13 @@ use super::{ListKind, Schema};
 
 /// The schema of every built-in kind, by definition name ([`crate::core::kind::Kind::def`]).
 pub fn schema() -> &'static Schema {
-    static SCHEMA: OnceLock<Schema> = OnceLock::new();
-    SCHEMA.get_or_init(build)
+    shared()
+}
+
+/// [`schema`], to hold beside schemas read from a server.
+pub fn shared() -> &'static Arc<Schema> {
+    static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
+    SCHEMA.get_or_init(|| Arc::new(build()))
 }
 
 fn build() -> Schema {
@@ -95,6 +100,11 @@ fn build() -> Schema {
             schema.set_zero_is_value(def, field);
         }
     }
+    // A CRD's schema is compared whole: the Kubernetes provider reads it as a dynamic value.
+    schema.set_free(
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation",
+        "openAPIV3Schema",
+    );
     schema
 }
 

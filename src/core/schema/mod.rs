@@ -61,7 +61,10 @@ pub enum Node {
         kind: ListKind,
     },
     Scalar(Scalar),
-    /// Anything (a `RawExtension`, an untyped field): compared as JSON.
+    /// Free-form JSON the schema leaves open (`x-kubernetes-preserve-unknown-fields`, a
+    /// `RawExtension`): owned whole, like a map.
+    Free,
+    /// Nothing known (no schema at all): compared as JSON, the intent's keys only.
     Any,
 }
 
@@ -93,13 +96,30 @@ pub enum SchemaError {
 
 /// The node every unknown part of a document gets.
 const ANY: NodeId = 0;
+/// The node of free-form parts.
+const FREE: NodeId = 1;
 
 impl Schema {
     /// An empty schema: every value is [`Node::Any`].
     pub fn any() -> Schema {
         Schema {
-            nodes: vec![Node::Any],
+            nodes: vec![Node::Any, Node::Free],
             ..Schema::default()
+        }
+    }
+
+    /// The free-form node.
+    pub fn free(&self) -> NodeId {
+        FREE
+    }
+
+    /// Makes field `field` of definition `def` free-form: owned whole.
+    pub fn set_free(&mut self, def: &str, field: &str) {
+        let Some(id) = self.def(def) else { return };
+        if let Some(Node::Struct { fields, .. }) = self.nodes.get_mut(id)
+            && let Ok(i) = fields.binary_search_by(|(f, _)| f.as_ref().cmp(field))
+        {
+            fields[i].1.node = FREE;
         }
     }
 
@@ -194,6 +214,61 @@ impl Schema {
     /// Names `id` as definition `def`.
     pub fn name(&mut self, def: &str, id: NodeId) {
         self.defs.insert(def.into(), id);
+    }
+}
+
+impl Schema {
+    /// What the server stores of `value` sent as node `node`: `null`s, empty lists and
+    /// objects, and the zeros of fields whose zero is no value (Go's `omitempty` on a
+    /// non-pointer) are gone; a map's entries stay whatever they hold (a ConfigMap key with
+    /// `""` is data).
+    pub fn stored(&self, value: &mut Value, node: NodeId) {
+        match (self.node(node), value) {
+            (Node::Struct { fields, .. }, Value::Object(map)) => {
+                map.retain(|k, v| {
+                    let field = fields
+                        .binary_search_by(|(f, _)| f.as_ref().cmp(k))
+                        .ok()
+                        .map(|i| fields[i].1);
+                    let (child, zero_is_value) = match field {
+                        Some(f) => (f.node, f.zero_is_value),
+                        None => (ANY, self.zero_is_value),
+                    };
+                    self.stored(v, child);
+                    !(v.is_null() || is_empty(v) || (!zero_is_value && is_zero_scalar(v)))
+                });
+            }
+            (Node::Map(item), Value::Object(map)) => {
+                for v in map.values_mut() {
+                    self.stored(v, *item);
+                }
+            }
+            (Node::List { item, .. }, Value::Array(items)) => {
+                for v in items.iter_mut() {
+                    self.stored(v, *item);
+                }
+            }
+            (Node::Any | Node::Free, Value::Object(map)) => {
+                for v in map.values_mut() {
+                    self.stored(v, ANY);
+                }
+                map.retain(|_, v| !v.is_null() && !is_empty(v));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    matches!(v, Value::Array(a) if a.is_empty()) || matches!(v, Value::Object(m) if m.is_empty())
+}
+
+fn is_zero_scalar(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        _ => false,
     }
 }
 
@@ -303,6 +378,11 @@ impl Reader<'_> {
                         }
                     }
                     (None, Some(values)) => Node::Map(self.child(values)?),
+                    (None, None)
+                        if ty == Some("object") || flag("x-kubernetes-preserve-unknown-fields") =>
+                    {
+                        Node::Free
+                    }
                     (None, None) => Node::Any,
                 }
             }

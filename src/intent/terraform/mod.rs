@@ -1,38 +1,102 @@
-//! Intent from Terraform's own record, its state (format v4): every instance of a typed
-//! `kubernetes_*` resource of a supported kind, and every `kubernetes_manifest` of one.
+//! Intent from Terraform's own record, its state (format v4): every managed instance of the
+//! Kubernetes provider (typed `kubernetes_*` resources, `kubernetes_manifest`, the patch-style
+//! resources), of `kubectl_manifest`, and `helm_release`, each read into the object it
+//! intends or named with the reason it is not judged.
 //!
-//! State holds secret values in plain text. Nothing read here is logged; a skipped
-//! resource is named by its address only; an [`Instance`] keeps only what a fingerprint
-//! reads (see [`typed`]).
+//! State holds secret values in plain text. Nothing read here is logged; an instance is named
+//! by its address only; Secret values are kept as keyed digests ([`crate::core::secret`]).
 
 pub mod address;
+pub mod judge;
+pub mod kubectl;
+pub mod manifest;
+pub mod patch;
 pub mod state;
 pub mod typed;
 
 use serde_json::Value;
 
 use crate::core::fingerprint;
+use crate::core::ignore::Path;
+use crate::core::kind;
 use crate::core::object::ObjectId;
 pub use state::{MAX_STATE_BYTES, StateError, inflate};
-use typed::TypedKind;
 
 /// One object Terraform manages, as its state records it.
 #[derive(Debug, Clone)]
 pub struct Instance {
     /// As Terraform prints it: `module.app.kubernetes_deployment_v1.web["blue"]`.
     pub address: String,
+    pub resource_type: String,
     pub id: ObjectId,
-    /// The uid Terraform saw; absent for `kubernetes_manifest` (its state drops it).
+    pub api_version: String,
+    /// The uid Terraform saw; absent where its state keeps none (`kubernetes_manifest`).
     pub uid: Option<String>,
-    /// The object as a manifest holding only what its fingerprint reads.
+    /// The object as intended, in the API's names and shapes (Secret values as digests).
     pub object: Value,
+    pub source: Source,
 }
 
-/// What a state names: the supported instances, the manifests of the HPAs it manages (for
-/// ignore rules), and notes for what was skipped.
+/// Which kind of intent an instance holds, which decides how it is compared.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A typed resource: every attribute the state holds.
+    Typed {
+        resource: &'static typed::Resource,
+        /// A Secret whose data is write-only (`data_wo`): not in state, not judged.
+        write_only_data: bool,
+    },
+    /// `kubernetes_manifest`: the paths the manifest sets, but its `computed_fields`.
+    Manifest { computed: Vec<Path> },
+    /// `kubectl_manifest`: the fields of the body, but its `ignore_fields`; additions are not
+    /// drift.
+    Kubectl { ignored: Vec<Path> },
+    /// A patch-style resource: only the keys it sets.
+    Patch,
+}
+
+/// Why an instance is not judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// A resource type tfdrift does not read.
+    Unsupported(String),
+    /// Read, but not judged by design or for now (tainted, deposed, a Helm release).
+    NotJudged(String),
+    /// Its attributes do not describe an object.
+    Invalid(String),
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Unsupported(why) | Why::NotJudged(why) | Why::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+/// A managed Kubernetes instance that is not judged, and why.
+#[derive(Debug, Clone)]
+pub struct Unjudged {
+    pub address: String,
+    pub resource_type: String,
+    /// The object, where the instance names one.
+    pub id: Option<ObjectId>,
+    pub why: Why,
+}
+
+/// One instance of a state, as read.
+#[derive(Debug)]
+pub enum Item {
+    Instance(Box<Instance>),
+    Unjudged(Unjudged),
+}
+
+/// What a state names: every instance read, the HPAs it manages (for ignore rules), and
+/// notes for what was skipped that is no Kubernetes instance (data sources).
 #[derive(Debug, Default)]
 pub struct Read {
     pub instances: Vec<Instance>,
+    pub unjudged: Vec<Unjudged>,
     pub hpas: Vec<Value>,
     pub notes: Vec<String>,
 }
@@ -41,160 +105,162 @@ pub struct Read {
 pub enum ReadError {
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{address}: {source}")]
-    Typed {
-        address: String,
-        #[source]
-        source: typed::TypedError,
-    },
-    #[error("{address}: {why}")]
-    Instance { address: String, why: &'static str },
 }
 
-/// The kinds `kubernetes_manifest` may hold for tfdrift: those it fingerprints.
-fn manifest_kind_supported(manifest: &Value) -> bool {
-    fingerprint::is_supported(manifest)
-}
-
-/// Reads a state (plain or gzip'd JSON); an instance that does not describe an object is an
-/// error naming its address.
+/// Reads a state (plain or gzip'd JSON). An instance that does not describe an object is
+/// reported by address among [`Read::unjudged`]; it never stops the rest.
 pub fn read(bytes: Vec<u8>) -> Result<Read, ReadError> {
-    read_with(bytes, Err)
-}
-
-/// [`read`], handing each instance that does not describe an object to `on_bad`: `Ok` skips
-/// it (the operator keeps the rest of the state), `Err` stops.
-pub fn read_with(
-    bytes: Vec<u8>,
-    on_bad: impl FnMut(ReadError) -> Result<(), ReadError>,
-) -> Result<Read, ReadError> {
     let mut instances = Vec::new();
-    let mut out = read_each(bytes, on_bad, |i| instances.push(i))?;
+    let mut unjudged = Vec::new();
+    let mut out = read_each(bytes, |item| match item {
+        Item::Instance(i) => instances.push(*i),
+        Item::Unjudged(u) => unjudged.push(u),
+    })?;
     out.instances = instances;
+    out.unjudged = unjudged;
     Ok(out)
 }
 
-/// [`read_with`], handing each instance to `each` as it is read instead of keeping them
-/// all: what the caller keeps of an instance is then allocated next to the rest of it,
-/// not scattered among every instance's decoded attributes, which are most of the memory
-/// reading a large state takes and would otherwise pin it after they are freed. The returned [`Read`] has no instances.
-pub fn read_each(
-    bytes: Vec<u8>,
-    mut on_bad: impl FnMut(ReadError) -> Result<(), ReadError>,
-    mut each: impl FnMut(Instance),
-) -> Result<Read, ReadError> {
+/// [`read`], handing each instance to `each` as it is read instead of keeping them all: what
+/// the caller keeps of an instance is then allocated next to the rest of it, not scattered
+/// among every instance's decoded attributes, which are most of the memory reading a large
+/// state takes and would otherwise pin it after they are freed. The returned [`Read`] holds
+/// the HPAs and notes, no instances.
+pub fn read_each(bytes: Vec<u8>, mut each: impl FnMut(Item)) -> Result<Read, ReadError> {
     let json = inflate(bytes)?;
     let resources = state::resources(&json)?;
     let mut out = Read::default();
     for resource in &resources {
         for instance in &resource.instances {
-            match one(resource, instance, &mut out) {
-                Ok(Some(i)) => each(i),
-                Ok(None) => {}
-                Err(error) => on_bad(error)?,
+            if let Some(item) = one(resource, instance, &mut out) {
+                each(item);
             }
         }
     }
     Ok(out)
 }
 
-/// One instance: `None` when it is skipped (with a note in `out`).
+/// Whether a resource type is one of Kubernetes: every instance of these is accounted for.
+pub fn is_kubernetes_type(resource_type: &str) -> bool {
+    resource_type.starts_with("kubernetes_")
+        || resource_type == "kubectl_manifest"
+        || resource_type == "helm_release"
+}
+
+/// One instance: `None` when it is no Kubernetes instance (with a note in `out` for a data
+/// source).
 fn one(
     resource: &state::Resource<'_>,
     instance: &state::Instance<'_>,
     out: &mut Read,
-) -> Result<Option<Instance>, ReadError> {
+) -> Option<Item> {
     let address = resource.address(instance.index_key.as_ref());
+    let resource_type = resource.type_.as_str();
+    if !is_kubernetes_type(resource_type) {
+        return None;
+    }
     if !resource.is_managed() {
         out.notes.push(format!("skipped {address}: a data source"));
-        return Ok(None);
+        return None;
     }
+    let unjudged = |why: Why| {
+        Some(Item::Unjudged(Unjudged {
+            address: address.clone(),
+            resource_type: resource_type.to_owned(),
+            id: None,
+            why,
+        }))
+    };
     if let Some(deposed) = &instance.deposed {
-        out.notes.push(format!(
-            "skipped {address} (deposed object {deposed}): Terraform will destroy it"
-        ));
-        return Ok(None);
+        return unjudged(Why::NotJudged(format!(
+            "deposed object {deposed}: Terraform will destroy it"
+        )));
     }
     if instance.status.as_deref() == Some("tainted") {
-        out.notes.push(format!(
-            "skipped {address}: tainted, Terraform will replace it"
+        return unjudged(Why::NotJudged("tainted: Terraform will replace it".into()));
+    }
+    if resource_type == "helm_release" {
+        return unjudged(Why::NotJudged(
+            "a Helm release: its objects are in the release record, which tfdrift does not read yet"
+                .into(),
         ));
-        return Ok(None);
     }
     let attrs: Value = match instance.attributes {
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| ReadError::Instance {
-            address: address.clone(),
-            why: "attributes are not JSON",
-        })?,
+        Some(raw) => match serde_json::from_str(raw.get()) {
+            Ok(attrs) => attrs,
+            Err(_) => return unjudged(Why::Invalid("its attributes are not JSON".into())),
+        },
         None => Value::Null,
     };
-    if resource
-        .type_
-        .starts_with("kubernetes_horizontal_pod_autoscaler")
-    {
-        out.hpas.extend(typed::hpa_manifest(&attrs));
-        return Ok(None);
-    }
-    let object = match (TypedKind::of(&resource.type_), resource.type_.as_str()) {
-        (Some(kind), _) => typed::object(kind, &attrs).map_err(|source| ReadError::Typed {
-            address: address.clone(),
-            source,
-        })?,
-        (None, "kubernetes_manifest") => match manifest_object(&attrs, &address)? {
-            Some(object) => object,
+    let read = match resource_type {
+        "kubernetes_manifest" => manifest::read(&attrs)
+            .map(|m| {
+                (
+                    m.object,
+                    None,
+                    Source::Manifest {
+                        computed: m.computed,
+                    },
+                )
+            })
+            .map_err(|e| e.to_string()),
+        "kubectl_manifest" => kubectl::read(&attrs)
+            .map(|k| (k.object, None, Source::Kubectl { ignored: k.ignored }))
+            .map_err(|e| e.to_string()),
+        t if patch::TYPES.contains(&t) => patch::object(t, &attrs)
+            .map(|o| (o, None, Source::Patch))
+            .map_err(|e| e.to_string()),
+        t => match typed::object(t, &attrs) {
             None => {
-                out.notes.push(format!(
-                    "skipped {address}: its kind is not one tfdrift fingerprints"
-                ));
-                return Ok(None);
+                return unjudged(Why::Unsupported(format!(
+                    "{t} is not a resource type tfdrift reads"
+                )));
             }
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok(typed)) => Ok((
+                typed.object,
+                typed.uid,
+                Source::Typed {
+                    resource: typed.resource,
+                    write_only_data: typed.write_only_data,
+                },
+            )),
         },
-        _ => {
-            out.notes
-                .push(format!("skipped {address}: not a supported resource type"));
-            return Ok(None);
-        }
     };
-    instance_of(address, object, instance.identity.as_ref()).map(Some)
-}
-
-/// The object a `kubernetes_manifest` instance holds: what the user wrote (`manifest`), with
-/// the namespace the applied `object` has when the manifest leaves it out.
-fn manifest_object(attrs: &Value, address: &str) -> Result<Option<Value>, ReadError> {
-    let Some(manifest) = attrs.pointer("/manifest/value").filter(|m| m.is_object()) else {
-        return Err(ReadError::Instance {
-            address: address.to_owned(),
-            why: "kubernetes_manifest without a manifest value",
-        });
+    let (mut object, uid, source) = match read {
+        Ok(read) => read,
+        Err(why) => return unjudged(Why::Invalid(why)),
     };
-    if !manifest_kind_supported(manifest) {
-        return Ok(None);
+    if object.get("kind").and_then(Value::as_str) == Some("Secret")
+        && !matches!(source, Source::Typed { .. } | Source::Patch)
+    {
+        crate::core::secret::digest_object(&mut object);
     }
-    let mut object = manifest.clone();
-    let namespace = manifest
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            attrs
-                .pointer("/object/value/metadata/namespace")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or("default")
-        .to_owned();
-    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.insert("namespace".into(), Value::from(namespace));
+    if object.get("kind").and_then(Value::as_str) == Some(crate::core::ignore::scaled::KIND) {
+        out.hpas.push(object.clone());
     }
-    Ok(Some(object))
+    match instance_of(
+        address.clone(),
+        resource_type,
+        object,
+        uid,
+        source,
+        instance.identity.as_ref(),
+    ) {
+        Ok(i) => Some(Item::Instance(Box::new(i))),
+        Err(why) => unjudged(Why::Invalid(why.into())),
+    }
 }
 
 fn instance_of(
     address: String,
-    object: Value,
+    resource_type: &str,
+    mut object: Value,
+    uid: Option<String>,
+    source: Source,
     identity: Option<&state::Identity>,
-) -> Result<Instance, ReadError> {
-    let field = |f: &str| {
+) -> Result<Instance, &'static str> {
+    let field = |object: &Value, f: &str| {
         object
             .get("metadata")
             .and_then(|m| m.get(f))
@@ -202,33 +268,50 @@ fn instance_of(
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
-    let kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let text = |f: &str| {
+        object
+            .get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    if kind.is_empty() || api_version.is_empty() {
+        return Err("names no apiVersion and kind");
+    }
+    let (group, _) = kind::split_api_version(&api_version);
     // The identity Terraform records is the provider's own word on which object it is.
     let name = identity
         .and_then(|i| i.name.clone())
         .filter(|s| !s.is_empty())
-        .or_else(|| field("name"));
-    let Some(name) = name else {
-        return Err(ReadError::Instance {
-            address,
-            why: "has no metadata.name",
-        });
-    };
-    let namespace = identity
+        .or_else(|| field(&object, "name"))
+        .ok_or("has no metadata.name")?;
+    let namespaced = kind::namespaced(group, &kind);
+    let mut namespace = identity
         .and_then(|i| i.namespace.clone())
         .filter(|s| !s.is_empty())
-        .or_else(|| field("namespace"))
-        .unwrap_or_else(|| "default".to_owned());
-    let uid = field("uid");
+        .or_else(|| field(&object, "namespace"))
+        .unwrap_or_default();
+    match namespaced {
+        Some(false) => namespace.clear(),
+        // kubectl applies a namespaced object without one to `default`, and the provider
+        // does so for its own resources.
+        Some(true) if namespace.is_empty() => namespace = "default".to_owned(),
+        _ => {}
+    }
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        && !namespace.is_empty()
+    {
+        meta.insert("namespace".into(), Value::from(namespace.as_str()));
+    }
     Ok(Instance {
-        id: ObjectId::new(&kind, &namespace, &name),
+        id: ObjectId::in_group(group, &kind, &namespace, &name),
+        api_version,
+        resource_type: resource_type.to_owned(),
         address,
         uid,
         object,
+        source,
     })
 }
 
@@ -249,19 +332,38 @@ pub struct Intent {
     pub ignore: Option<std::sync::Arc<str>>,
 }
 
-/// The intent of `instance` under `defaults` (the kind's default ignore rules).
+/// The object of `instance` in the form its fingerprint reads: what the server stores of it
+/// (no `null`, no empty block or list), for the kinds tfdrift fingerprints.
+pub fn fingerprint_object(instance: &Instance) -> Option<Value> {
+    if !fingerprint::is_supported(&instance.object) {
+        return None;
+    }
+    let mut object = instance.object.clone();
+    if let Source::Typed { resource, .. } = &instance.source {
+        let schema = crate::core::schema::builtin::schema();
+        if let Some(root) =
+            kind::builtin(resource.api_version, resource.kind).and_then(|k| schema.def(k.def))
+        {
+            schema.stored(&mut object, root);
+        }
+    }
+    Some(object)
+}
+
+/// The intent of `instance` under `defaults` (the kind's default ignore rules), for the kinds
+/// tfdrift fingerprints.
 pub fn intent(
     instance: &Instance,
     defaults: &[crate::core::ignore::Rule],
 ) -> Result<Intent, fingerprint::ValueError> {
     use crate::core::ignore;
     let kind = instance.id.kind.as_str();
-    let annotation = instance
-        .object
+    let object = fingerprint_object(instance).ok_or(fingerprint::ValueError::Unsupported)?;
+    let annotation = object
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(crate::core::contract::IGNORE))
         .and_then(Value::as_str);
-    let spec = match fingerprint::spec_of(&instance.object) {
+    let spec = match fingerprint::spec_of(&object) {
         Some(spec) => spec?,
         None => return Err(fingerprint::ValueError::Unsupported),
     };
@@ -285,3 +387,6 @@ pub fn intent(
         ignore: annotation.map(Into::into),
     })
 }
+
+#[cfg(test)]
+mod tests;
