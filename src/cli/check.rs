@@ -231,6 +231,11 @@ pub async fn check(
                     Some(Ok(served)) => {
                         check_one(client, &instance, served, &context, options.api_timeout).await
                     }
+                    // A server that cannot be asked is an error; one that does not serve the
+                    // kind, or forbids asking, gives no verdict.
+                    Some(Err(unserved @ Unserved::Failed { .. })) => {
+                        unjudged_row(&instance, Status::Error, unserved.to_string())
+                    }
                     Some(Err(unserved)) => {
                         unjudged_row(&instance, Status::NotJudged, unserved.to_string())
                     }

@@ -1,6 +1,7 @@
 //! Integration tests on a real kube-apiserver + etcd (see support.rs). One control plane
 //! for this whole binary; a fresh namespace per test.
 
+mod check;
 mod deploy;
 mod explain;
 mod faults;

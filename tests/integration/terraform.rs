@@ -1,9 +1,10 @@
-//! `tfdrift check` against the real API server: the objects of the state fixture are
-//! created as the Terraform provider creates them, then changed behind Terraform's back.
+//! The operator's Terraform-state flow against the real API server and the real `terraform`
+//! CLI: states pushed through the `kubernetes` backend, locks, missing objects, least
+//! privilege. (`tfdrift check` on every kind is in `check.rs`.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -27,181 +28,8 @@ fn state_in(ns: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn check(kubeconfig: &Path, state: &Value, args: &[&str]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tfdrift"))
-        .args(["check", "--tfstate", "-", "--kubeconfig"])
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(state.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// The row of `address` in check's table.
-fn row<'a>(table: &'a str, address: &str) -> &'a str {
-    table
-        .lines()
-        .find(|l| l.split_whitespace().nth(2) == Some(address))
-        .unwrap_or_else(|| panic!("{address} not in\n{table}"))
-}
-
-#[tokio::test]
-async fn check_tells_in_sync_drifted_missing_and_recreated() {
-    let _shared = APISERVER.read().await;
-    let cp = control_plane();
-    let client = cp.client().await.unwrap();
-    let ns = support::namespace(&client, "tfcheck").await;
-    let n = ns.name.as_str();
-    for case in [
-        "deploy-quantities-env",
-        "svc-nodeport-named",
-        "cm-basic",
-        "sts-basic",
-        "ds-basic",
-        "svc-headless",
-    ] {
-        cp.kubectl(&["create", "-n", n, "-f", fixture(case).to_str().unwrap()]);
-    }
-    // What the provider sends beyond the user's config: mountPropagation None and
-    // optional: false on volume sources.
-    let mut multi: Value = serde_json::to_value(
-        tfdrift::cli::manifest::Manifests::parse(
-            &std::fs::read(fixture("deploy-multi-container")).unwrap(),
-        )
-        .unwrap()
-        .documents[0]
-            .clone(),
-    )
-    .unwrap();
-    let pod = &mut multi["spec"]["template"]["spec"];
-    pod["volumes"][0]["configMap"]["optional"] = Value::Bool(false);
-    for mount in pod["containers"][1]["volumeMounts"].as_array_mut().unwrap() {
-        mount["mountPropagation"] = Value::from("None");
-    }
-    cp.kubectl_stdin(&["create", "-n", n, "-f", "-"], &multi.to_string());
-
-    let mut state = state_in(n);
-    let uid = Api::<Deployment>::namespaced(client.clone(), n)
-        .get("deploy-quantities-env")
-        .await
-        .unwrap()
-        .metadata
-        .uid
-        .unwrap();
-    state["resources"][0]["instances"][0]["attributes"]["metadata"][0]["uid"] = Value::from(uid);
-
-    let out = check(&cp.kubeconfig, &state, &[]);
-    let table = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{table}{}", text(&out.stderr));
-    assert!(
-        table.ends_with("8 objects: 8 in sync, 0 drifted, 0 missing, 0 recreated\n"),
-        "{table}"
-    );
-    assert!(
-        row(&table, "kubernetes_deployment_v1.multi").starts_with("in-sync"),
-        "{table}"
-    );
-
-    // Behind Terraform's back: a hot-fix image, a config value, a deleted DaemonSet, a
-    // Deployment deleted and created again.
-    cp.kubectl(&[
-        "set",
-        "image",
-        "-n",
-        n,
-        "deployment/deploy-multi-container",
-        "aa-main=example/main:3.3",
-    ]);
-    cp.kubectl(&[
-        "patch",
-        "-n",
-        n,
-        "configmap/cm-basic",
-        "--type=merge",
-        "-p",
-        r#"{"data":{"log-level":"debug-and-a-secretish-value"}}"#,
-    ]);
-    cp.kubectl(&["delete", "-n", n, "daemonset/ds-basic"]);
-    cp.kubectl(&["delete", "-n", n, "deployment/deploy-quantities-env"]);
-    cp.kubectl(&[
-        "create",
-        "-n",
-        n,
-        "-f",
-        fixture("deploy-quantities-env").to_str().unwrap(),
-    ]);
-
-    let out = check(&cp.kubeconfig, &state, &[]);
-    let table = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "{table}{}", text(&out.stderr));
-    let multi_row = row(&table, "kubernetes_deployment_v1.multi");
-    assert!(
-        multi_row.starts_with("drifted")
-            && multi_row.contains(
-                "containers[aa-main].image: example/main:3.2 → example/main:3.3 (changed by kubectl-set at"
-            ),
-        "{table}"
-    );
-    let cm_row = row(&table, "kubernetes_config_map_v1.cm");
-    assert!(
-        cm_row.starts_with("drifted") && cm_row.contains("data[log-level]: changed"),
-        "{table}"
-    );
-    assert!(
-        !table.contains("secretish"),
-        "a data value was printed:\n{table}"
-    );
-    assert!(
-        row(&table, "kubernetes_daemon_set_v1.agent").starts_with("missing"),
-        "{table}"
-    );
-    assert!(
-        row(&table, r#"module.app.kubernetes_deployment_v1.api["blue"]"#).starts_with("recreated"),
-        "{table}"
-    );
-    assert!(
-        table.ends_with("8 objects: 4 in sync, 2 drifted, 1 missing, 1 recreated\n"),
-        "{table}"
-    );
-
-    let out = check(&cp.kubeconfig, &state, &["-o", "json"]);
-    assert_eq!(out.status.code(), Some(2));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["summary"]["drifted"], 2);
-    let statuses: Vec<&str> = report["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == "missing").count(), 1);
-
-    // An unreachable cluster is an error, exit 1, not a verdict.
-    let bad = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        bad.path(),
-        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
-         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n\
-         current-context: x\n",
-    )
-    .unwrap();
-    let out = check(bad.path(), &state, &["--api-timeout", "2s"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    ns.delete(&client).await;
 }
 
 /// Runs the real `terraform` CLI in `dir`; panics with its output on failure.
