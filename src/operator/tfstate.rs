@@ -7,7 +7,6 @@
 //! hashes and compressed fingerprint stay (see [`crate::intent::terraform::Intent`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -25,18 +24,17 @@ use crate::core::contract::{self, EventType};
 use crate::core::ignore::Rule;
 use crate::core::object::ObjectId;
 use crate::intent::terraform;
+pub use crate::intent::terraform::backend::StateId;
+use crate::intent::terraform::backend::{
+    Part, SELECTOR, SUFFIX_LABEL, StateError, WORKSPACE_LABEL, is_held, part_of, reassemble,
+    state_of_lease,
+};
 use crate::operator::events::Publisher;
 use crate::operator::http::Readiness;
 use crate::operator::metrics::Metrics;
 
 /// The readiness and metrics name of this watch.
 pub const KIND: &str = "TerraformState";
-/// The labels the backend sets on every state Secret.
-const SELECTOR: &str = "tfstate=true";
-const WORKSPACE_LABEL: &str = "tfstateWorkspace";
-const SUFFIX_LABEL: &str = "tfstateSecretSuffix";
-/// Largest state read, compressed (all parts together).
-pub const MAX_COMPRESSED: usize = 64 * 1024 * 1024;
 /// Terraform writes a state's parts one after another: a state is read once its Secrets
 /// have been quiet this long.
 const QUIET: Duration = Duration::from_millis(500);
@@ -46,32 +44,6 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 const RELIST_AFTER: Duration = Duration::from_secs(5);
 /// The longest an event about a state may hold up the state watch.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One state of the backend: `tfstate-<workspace>-<suffix>` in `namespace`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StateId {
-    pub namespace: String,
-    pub workspace: String,
-    pub suffix: String,
-}
-
-impl fmt::Display for StateId {
-    /// `<namespace>/<workspace>/<suffix>`, the value of `tfdrift.jin.dev/terraform-workspace`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.namespace, self.workspace, self.suffix)
-    }
-}
-
-impl StateId {
-    /// The `namespace`, `workspace`, `suffix` labels of its metrics.
-    pub fn labels(&self) -> [&str; 3] {
-        [&self.namespace, &self.workspace, &self.suffix]
-    }
-
-    fn secret_name(&self) -> String {
-        format!("tfstate-{}-{}", self.workspace, self.suffix)
-    }
-}
 
 /// What an object is judged by when a state names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,73 +312,6 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 /// Where a change of intent is sent: one channel per kind, to that kind's controller.
 pub type Triggers = HashMap<&'static str, mpsc::UnboundedSender<(String, String)>>;
-
-/// One Secret of a state: which part it is and its bytes (gzip, compressed) until the
-/// state is read; the next read lists the state's Secrets again rather than keep a copy
-/// of every state in memory between changes.
-struct Part {
-    state: StateId,
-    index: usize,
-    data: Option<Vec<u8>>,
-    reference: ObjectReference,
-}
-
-/// Why a state was not read.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("part {0} of the state is missing")]
-    MissingPart(usize),
-    #[error("larger than {} MiB compressed; refused", MAX_COMPRESSED >> 20)]
-    TooLarge,
-    #[error(transparent)]
-    Read(#[from] terraform::ReadError),
-    #[error("reading the state stopped unexpectedly")]
-    Aborted,
-}
-
-impl StateError {
-    fn reason(&self) -> &'static str {
-        match self {
-            StateError::MissingPart(_) => "missing_part",
-            StateError::TooLarge => "too_large",
-            StateError::Read(terraform::ReadError::State(_)) => "undecodable",
-            StateError::Aborted => "aborted",
-        }
-    }
-}
-
-/// The part index a Secret's name gives: `…-part-<i>`, the first part has none.
-fn part_index(secret_name: &str, name: &str) -> Option<usize> {
-    if name == secret_name {
-        return Some(0);
-    }
-    name.strip_prefix(secret_name)?
-        .strip_prefix("-part-")?
-        .parse()
-        .ok()
-        .filter(|&i| i > 0)
-}
-
-/// The parts of `state` reassembled in order.
-fn reassemble(parts: &[&Part]) -> Result<Vec<u8>, StateError> {
-    let mut sorted: Vec<&&Part> = parts.iter().collect();
-    sorted.sort_by_key(|p| p.index);
-    let mut out = Vec::new();
-    for (expected, part) in sorted.iter().enumerate() {
-        if part.index != expected {
-            return Err(StateError::MissingPart(expected));
-        }
-        let data = part
-            .data
-            .as_deref()
-            .ok_or(StateError::MissingPart(expected))?;
-        if out.len() + data.len() > MAX_COMPRESSED {
-            return Err(StateError::TooLarge);
-        }
-        out.extend_from_slice(data);
-    }
-    Ok(out)
-}
 
 /// What the state watch needs from the operator.
 pub struct Watch {
@@ -980,50 +885,6 @@ fn missing_labels<'a>(key: &'a ObjectId, intent: &'a StateIntent) -> [&'a str; 4
     [&key.kind, &key.namespace, &key.name, &intent.address]
 }
 
-/// Held ⇔ the Lease has a holder (the backend also sets a lock-info annotation).
-fn is_held(lease: &Lease) -> bool {
-    lease
-        .spec
-        .as_ref()
-        .and_then(|s| s.holder_identity.as_deref())
-        .is_some_and(|h| !h.is_empty())
-}
-
-/// The state a lock Lease guards, from the backend's labels.
-fn state_of_lease(lease: &Lease) -> Option<StateId> {
-    let labels = lease.labels();
-    Some(StateId {
-        namespace: lease.namespace().unwrap_or_default(),
-        workspace: labels.get(WORKSPACE_LABEL)?.clone(),
-        suffix: labels.get(SUFFIX_LABEL)?.clone(),
-    })
-}
-
-/// The part a state Secret holds, `None` for a Secret without the backend's labels.
-fn part_of(secret: &Secret) -> Option<Part> {
-    let labels = secret.labels();
-    let state = StateId {
-        namespace: secret.namespace().unwrap_or_default(),
-        workspace: labels.get(WORKSPACE_LABEL)?.clone(),
-        suffix: labels.get(SUFFIX_LABEL)?.clone(),
-    };
-    let data = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get("tfstate"))
-        .map(|b| b.0.clone())
-        .unwrap_or_default();
-    let data = Some(data);
-    // Only the backend's own names: a copy carrying the same labels is not a part.
-    let index = part_index(&state.secret_name(), &secret.name_any())?;
-    Some(Part {
-        index,
-        state,
-        data,
-        reference: secret.object_ref(&()),
-    })
-}
-
 /// Reads one state and computes what each object it names is judged by, for the kinds the
 /// operator fingerprints; with how many instances did not describe an object.
 fn decode(
@@ -1080,45 +941,6 @@ fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parts_are_ordered_by_the_index_in_their_name() {
-        let base = "tfstate-default-app";
-        assert_eq!(part_index(base, "tfstate-default-app"), Some(0));
-        assert_eq!(part_index(base, "tfstate-default-app-part-1"), Some(1));
-        assert_eq!(part_index(base, "tfstate-default-app-part-12"), Some(12));
-        assert_eq!(part_index(base, "tfstate-default-app-backup"), None);
-        assert_eq!(
-            part_index("tfstate-default-app-part-2", "tfstate-default-app-part-2"),
-            Some(0)
-        );
-        let state = StateId {
-            namespace: "ns".into(),
-            workspace: "default".into(),
-            suffix: "app".into(),
-        };
-        let part = |index: usize, data: &[u8]| Part {
-            state: state.clone(),
-            index,
-            data: Some(data.to_vec()),
-            reference: ObjectReference::default(),
-        };
-        let (a, b, c) = (part(0, b"ab"), part(1, b"cd"), part(2, b"ef"));
-        assert_eq!(reassemble(&[&c, &a, &b]).unwrap(), b"abcdef");
-        assert!(matches!(
-            reassemble(&[&a, &c]),
-            Err(StateError::MissingPart(1))
-        ));
-        // A part whose bytes were dropped after a read is listed again, never guessed.
-        let dropped = Part {
-            data: None,
-            ..part(1, b"")
-        };
-        assert!(matches!(
-            reassemble(&[&a, &dropped, &c]),
-            Err(StateError::MissingPart(1))
-        ));
-    }
 
     fn claim(workspace: &str, hash: &str) -> Arc<StateIntent> {
         Arc::new(StateIntent {

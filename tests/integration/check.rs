@@ -142,7 +142,22 @@ fn create(cp: &ControlPlane, family: &str) -> Created {
 /// [`create`], with the family's namespace and name prefix `tf-<family>` replaced by `name`.
 fn create_as(cp: &ControlPlane, family: &str, name: &str) -> Created {
     let dir = family_dir(family);
-    let objects = renamed(&dir.join("objects.json"), family, name);
+    let mut objects = renamed(&dir.join("objects.json"), family, name);
+    if name != format!("tf-{family}") {
+        // A copy beside the family's own objects: node ports are the cluster's, one each.
+        for obj in objects.as_object_mut().unwrap().values_mut() {
+            for port in obj
+                .pointer_mut("/spec/ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(p) = port.as_object_mut() {
+                    p.remove("nodePort");
+                }
+            }
+        }
+    }
     let namespace = name.to_owned();
     let own_namespace = objects
         .as_object()

@@ -7,6 +7,7 @@
 //! by its address only; Secret values are kept as keyed digests ([`crate::core::secret`]).
 
 pub mod address;
+pub mod backend;
 pub mod judge;
 pub mod kubectl;
 pub mod manifest;
