@@ -17,7 +17,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => run_hash(&args).map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => tfdrift::operator::run::main(*args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => args
+            .config()
+            .map_err(anyhow::Error::from)
+            .and_then(tfdrift::operator::run::main)
+            .map(|()| ExitCode::SUCCESS),
         Command::Check(args) => run_check(&args),
     };
     match result {
@@ -130,7 +134,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let total = read.instances.len();
     let report = runtime.block_on(async {
-        let client = tfdrift::operator::run::client(args.kubeconfig.as_deref()).await?;
+        let client = tfdrift::cluster::client(args.kubeconfig.as_deref()).await?;
         let done = Arc::new(AtomicUsize::new(0));
         let progress = tokio::spawn({
             let done = done.clone();

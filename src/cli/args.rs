@@ -7,11 +7,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// The crate version.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The commit this binary was built from (build.rs), or "unknown".
-pub const COMMIT: &str = env!("TFDRIFT_GIT_COMMIT");
-
 #[derive(Debug, Parser)]
 #[command(
     name = "tfdrift",
@@ -168,6 +163,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub ignore: IgnoreArgs,
 
+    #[command(flatten)]
+    pub fields: IgnoreFieldArgs,
+
     /// Timeout of every API call the reconciler makes.
     #[arg(long, env = "TFDRIFT_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
@@ -184,6 +182,48 @@ pub struct RunArgs {
     /// Path to a kubeconfig. Default: $KUBECONFIG, ~/.kube/config, or in-cluster config.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The operator's configuration: the flags, checked.
+    pub fn config(&self) -> Result<crate::operator::config::Config, RunArgsError> {
+        let mut kinds: Vec<&'static str> = Vec::new();
+        for kind in &self.kinds {
+            if !kinds.contains(&kind.name()) {
+                kinds.push(kind.name());
+            }
+        }
+        Ok(crate::operator::config::Config {
+            metrics_bind_address: self.metrics_bind_address,
+            health_probe_bind_address: self.health_probe_bind_address,
+            leader_elect: self.leader_elect,
+            leader_election_namespace: self.leader_election_namespace.clone(),
+            leader_election_id: self.leader_election_id.clone(),
+            leader_election_lease_duration: self.leader_election_lease_duration,
+            leader_election_renew_deadline: self.leader_election_renew_deadline,
+            resync_period: self.resync_period,
+            namespace: self.namespace.clone(),
+            terraform_state_namespaces: self.terraform_state_namespace.clone(),
+            kinds,
+            concurrency: self.concurrency,
+            baseline_record: self.baseline_record,
+            ignore: self.ignore.defaults().map_err(RunArgsError::Ignore)?,
+            address_rules: self.fields.rules().map_err(RunArgsError::Fields)?,
+            api_timeout: self.api_timeout,
+            json_logs: self.log_format == LogFormat::Json,
+            identity: self.identity.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+        })
+    }
+}
+
+/// Flags of `tfdrift run` that do not hold together.
+#[derive(Debug, thiserror::Error)]
+pub enum RunArgsError {
+    #[error(transparent)]
+    Ignore(crate::core::ignore::DefaultsError),
+    #[error(transparent)]
+    Fields(IgnoreFieldError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

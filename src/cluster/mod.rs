@@ -7,13 +7,57 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, Config};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::core::kind;
 use crate::core::schema::{NodeId, Schema, builtin};
+
+/// Why no client could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read kubeconfig {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("cannot use kubeconfig {path}")]
+    Use {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error(
+        "no Kubernetes configuration found (set --kubeconfig or KUBECONFIG, or run in a cluster)"
+    )]
+    Infer(#[source] kube::config::InferConfigError),
+    #[error("cannot build the Kubernetes client")]
+    Build(#[source] kube::Error),
+}
+
+/// A client for `kubeconfig`, or for the configuration found as kubectl finds it.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, ClientError> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|source| ClientError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(|source| ClientError::Use {
+                    path: path.display().to_string(),
+                    source,
+                })?
+        }
+        None => Config::infer().await.map_err(ClientError::Infer)?,
+    };
+    Client::try_from(config).map_err(ClientError::Build)
+}
 
 /// A kind as the server serves it.
 #[derive(Clone)]

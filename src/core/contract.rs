@@ -4,6 +4,11 @@
 //! The `tfdrift.jin.dev` prefix is kept so that resources annotated for the original Go
 //! `tfdrift-operator` keep working.
 
+/// The crate version, as `tfdrift --version` and `tfdrift_build_info` say it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit this binary was built from (build.rs), or "unknown".
+pub const COMMIT: &str = env!("TFDRIFT_GIT_COMMIT");
+
 /// Opt-in label; only the exact value `"true"` opts in.
 pub const ENABLED_LABEL: &str = "tfdrift.jin.dev/enabled";
 pub const ENABLED_SELECTOR: &str = "tfdrift.jin.dev/enabled=true";

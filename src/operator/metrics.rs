@@ -86,7 +86,10 @@ impl Metrics {
             &["version", "commit"],
         )?;
         build_info
-            .with_label_values(&[crate::cli::args::VERSION, crate::cli::args::COMMIT])
+            .with_label_values(&[
+                crate::core::contract::VERSION,
+                crate::core::contract::COMMIT,
+            ])
             .set(1);
         let terraform_state_resources = gauge(
             "terraform_state_resources",
@@ -154,8 +157,8 @@ mod tests {
             .lines()
             .find(|l| l.starts_with("tfdrift_build_info{"))
             .unwrap_or_else(|| panic!("no build_info in\n{text}"));
-        assert!(line.contains(&format!("version=\"{}\"", crate::cli::args::VERSION)));
-        assert!(line.contains(&format!("commit=\"{}\"", crate::cli::args::COMMIT)));
+        assert!(line.contains(&format!("version=\"{}\"", crate::core::contract::VERSION)));
+        assert!(line.contains(&format!("commit=\"{}\"", crate::core::contract::COMMIT)));
         assert!(line.ends_with(" 1"), "{line}");
     }
 }

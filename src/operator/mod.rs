@@ -1,6 +1,7 @@
 //! The operator runtime: one controller per kind over a label-selected watch, the HPA
 //! index, reconcile, events, metrics, leader election and the HTTP probes.
 
+pub mod config;
 pub(crate) mod controller;
 pub(crate) mod events;
 pub(crate) mod hpa;

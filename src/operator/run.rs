@@ -5,16 +5,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::ValueEnum;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::Client;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::cli::args::{LogFormat, RunArgs, WatchedKind};
 use crate::core::contract;
+use crate::operator::config::Config;
 use crate::operator::controller;
 use crate::operator::http::{self, Readiness};
 use crate::operator::leader;
@@ -23,8 +21,8 @@ use crate::operator::reconcile::{Context, Settings};
 
 const IN_CLUSTER_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
-pub fn main(args: RunArgs) -> anyhow::Result<()> {
-    init_tracing(args.log_format);
+pub fn main(args: Config) -> anyhow::Result<()> {
+    init_tracing(args.json_logs);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,37 +30,20 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
         .block_on(run(args))
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+    if json {
+        builder.json().flatten_event(true).init()
+    } else {
+        builder.init()
     }
 }
 
-const NO_CONFIG: &str = "no Kubernetes configuration found \
-    (set --kubeconfig or KUBECONFIG, or run in a cluster)";
-
-/// A client for `kubeconfig`, or for the configuration found as kubectl finds it.
-pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
-            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("cannot use kubeconfig {}", path.display()))?
-        }
-        None => Config::infer().await.context(NO_CONFIG)?,
-    };
-    Client::try_from(config).context("cannot build the Kubernetes client")
-}
-
-fn identity(args: &RunArgs) -> String {
+fn identity(args: &Config) -> String {
     args.identity
         .clone()
         .or_else(|| std::env::var("POD_NAME").ok())
@@ -71,7 +52,7 @@ fn identity(args: &RunArgs) -> String {
         .unwrap_or_else(|| format!("tfdrift-{}", std::process::id()))
 }
 
-fn lease_namespace(args: &RunArgs, client: &Client) -> String {
+fn lease_namespace(args: &Config, client: &Client) -> String {
     args.leader_election_namespace
         .clone()
         .or_else(|| {
@@ -105,14 +86,14 @@ async fn signal() {
     }
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<()> {
+async fn run(args: Config) -> anyhow::Result<()> {
     info!(
-        version = crate::cli::args::VERSION,
-        commit = crate::cli::args::COMMIT,
+        version = contract::VERSION,
+        commit = contract::COMMIT,
         "tfdrift starting"
     );
-    let ignore = args.ignore.defaults()?;
-    let client = client(args.kubeconfig.as_deref()).await?;
+    let ignore = args.ignore.clone();
+    let client = crate::cluster::client(args.kubeconfig.as_deref()).await?;
     let identity = identity(&args);
     let metrics = Metrics::new().context("cannot register metrics")?;
     let readiness = Readiness::default();
@@ -174,8 +155,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
 
-    let kinds: Vec<WatchedKind> = if args.kinds.is_empty() {
-        WatchedKind::value_variants().to_vec()
+    let kinds: Vec<&'static str> = if args.kinds.is_empty() {
+        crate::core::fingerprint::KINDS.to_vec()
     } else {
         let mut seen = HashSet::new();
         args.kinds
@@ -188,7 +169,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     // HPAs matter only to the kinds they scale.
     ignore.hpa_replicas &= kinds
         .iter()
-        .any(|k| matches!(k, WatchedKind::Deployment | WatchedKind::StatefulSet));
+        .any(|k| matches!(*k, "Deployment" | "StatefulSet"));
     let events =
         crate::operator::events::Publisher::new(client.clone(), contract::REPORTER, &identity);
     let ctx = Arc::new(Context::new(
@@ -202,7 +183,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             api_timeout: args.api_timeout,
             record_baseline: args.baseline_record,
             ignore,
-            terraform_state: !args.terraform_state_namespace.is_empty(),
+            terraform_state: !args.terraform_state_namespaces.is_empty(),
         },
     ));
 
@@ -213,10 +194,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     for kind in &kinds {
         // One channel per kind: the HPA and state watches re-decide objects through it.
         let (tx, rx) = mpsc::unbounded_channel();
-        if let name @ ("Deployment" | "StatefulSet") = kind.name() {
+        if let name @ ("Deployment" | "StatefulSet") = *kind {
             hpa_triggers.insert(name, tx.clone());
         }
-        state_triggers.insert(kind.name(), tx);
+        state_triggers.insert(kind, tx);
         let opts = controller::Options {
             namespace: args.namespace.clone(),
             concurrency: args.concurrency,
@@ -226,10 +207,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let (ctx, tx, s) = (ctx.clone(), synced_tx.clone(), shutdown.clone());
         macro_rules! spawn_kind {
             ($($variant:ident: $ty:ty => $kind:literal, $api:literal;)*) => {
-                match kind {
-                    $(WatchedKind::$variant => tasks.spawn(
+                match *kind {
+                    $($kind => tasks.spawn(
                         run_kind::<$ty>(ctx, opts, tx, s).instrument(info_span!("controller", kind = $kind)),
                     ),)*
+                    other => anyhow::bail!("{other} is not a kind tfdrift watches"),
                 }
             };
         }
@@ -265,10 +247,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         watches += 1;
         let watch = crate::operator::tfstate::Watch {
             client: client.clone(),
-            namespaces: args.terraform_state_namespace.clone(),
+            namespaces: args.terraform_state_namespaces.clone(),
             intents,
             triggers: state_triggers,
             defaults: ctx.all_defaults(),
+            address_rules: args.address_rules.clone().into(),
             events: Arc::new(crate::operator::events::Publisher::new(
                 client.clone(),
                 contract::REPORTER,

@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::core::contract::{self, EventType};
 use crate::core::ignore::Rule;
+use crate::core::ignore::api::AddressRule;
 use crate::core::object::ObjectId;
 use crate::intent::terraform;
 pub use crate::intent::terraform::backend::StateId;
@@ -320,6 +321,8 @@ pub struct Watch {
     pub intents: Arc<Intents>,
     pub triggers: Triggers,
     pub defaults: HashMap<&'static str, Arc<[Rule]>>,
+    /// `--ignore-field` / `--ignore-file` rules, for the instances whose address they match.
+    pub address_rules: Arc<[AddressRule]>,
     pub events: Arc<Publisher>,
     pub metrics: Metrics,
     pub readiness: Readiness,
@@ -663,7 +666,8 @@ impl Reader {
                 Err(error) => Err(error),
                 Ok(bytes) => {
                     let (st, defaults) = (state.clone(), self.w.defaults.clone());
-                    tokio::task::spawn_blocking(move || decode(bytes, &st, &defaults))
+                    let rules = self.w.address_rules.clone();
+                    tokio::task::spawn_blocking(move || decode(bytes, &st, &defaults, &rules))
                         .await
                         .unwrap_or(Err(StateError::Aborted))
                 }
@@ -891,6 +895,7 @@ fn decode(
     bytes: Vec<u8>,
     state: &StateId,
     defaults: &HashMap<&'static str, Arc<[Rule]>>,
+    address_rules: &[AddressRule],
 ) -> Result<(HashMap<ObjectId, Arc<StateIntent>>, usize), StateError> {
     // One bad instance does not cost the others their intent: it is skipped, named by
     // its address (never its values).
@@ -916,7 +921,14 @@ fn decode(
             .get(instance.id.kind.as_str())
             .cloned()
             .unwrap_or_else(|| Arc::new([]));
-        let intent = match terraform::intent(&instance, &defaults) {
+        // Rules by address, in the fingerprint's terms, join the instance's own: the live side
+        // is hashed under the same (its summary takes them from the intent).
+        let extra: Vec<String> = address_rules
+            .iter()
+            .filter(|r| r.applies_to(&instance.address))
+            .filter_map(AddressRule::fingerprint_path)
+            .collect();
+        let intent = match terraform::intent(&instance, &defaults, &extra) {
             Ok(intent) => intent,
             Err(error) => {
                 // The error's own line only: a decoding error's source may quote a value.

@@ -351,19 +351,26 @@ pub fn fingerprint_object(instance: &Instance) -> Option<Value> {
     Some(object)
 }
 
-/// The intent of `instance` under `defaults` (the kind's default ignore rules), for the kinds
-/// tfdrift fingerprints.
+/// The intent of `instance` under `defaults` (the kind's default ignore rules) and `extra`
+/// fingerprint paths (address rules), for the kinds tfdrift fingerprints.
 pub fn intent(
     instance: &Instance,
     defaults: &[crate::core::ignore::Rule],
+    extra: &[String],
 ) -> Result<Intent, fingerprint::ValueError> {
     use crate::core::ignore;
     let kind = instance.id.kind.as_str();
     let object = fingerprint_object(instance).ok_or(fingerprint::ValueError::Unsupported)?;
-    let annotation = object
+    let own = object
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(crate::core::contract::IGNORE))
         .and_then(Value::as_str);
+    let joined: Option<String> = match (own, extra.is_empty()) {
+        (own, true) => own.map(str::to_owned),
+        (None, false) => Some(extra.join(",")),
+        (Some(own), false) => Some(format!("{own},{}", extra.join(","))),
+    };
+    let annotation = joined.as_deref();
     let spec = match fingerprint::spec_of(&object) {
         Some(spec) => spec?,
         None => return Err(fingerprint::ValueError::Unsupported),
