@@ -212,3 +212,99 @@ fn template_annotations_and_server_allocated_fields_are_not_intent() {
     d["metadata"]["annotations"] = json!({"anything": "x"});
     assert_eq!(before, hash(&d));
 }
+
+// The comparison of intent known in full: the same properties, on the object itself.
+
+fn compared(intent: &Value, live: &Value) -> Vec<String> {
+    use tfdrift::core::compare::{Options, compare};
+    use tfdrift::core::schema::builtin;
+    let kind = tfdrift::core::kind::builtin(
+        intent["apiVersion"].as_str().unwrap(),
+        intent["kind"].as_str().unwrap(),
+    )
+    .unwrap();
+    let schema = builtin::schema();
+    compare(
+        intent,
+        live,
+        schema,
+        schema.def(kind.def).unwrap(),
+        &Options::default(),
+    )
+    .iter()
+    .map(ToString::to_string)
+    .collect()
+}
+
+/// A Role as `kubernetes_role_v1` in the access fixture states it, and judged as a typed
+/// resource: its rules' verbs, resources and groups are the provider's sets.
+fn typed_role() -> tfdrift::intent::terraform::Instance {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/terraform/typed/access/state.tfstate");
+    let read = tfdrift::intent::terraform::read(std::fs::read(path).unwrap()).unwrap();
+    read.instances
+        .into_iter()
+        .find(|i| i.address == "kubernetes_role_v1.config_editor")
+        .unwrap()
+}
+
+fn judged(instance: &tfdrift::intent::terraform::Instance, live: &Value) -> Vec<String> {
+    use tfdrift::core::schema::builtin;
+    let schema = builtin::schema();
+    let root = schema.def("io.k8s.api.rbac.v1.Role").unwrap();
+    tfdrift::intent::terraform::judge::changes(instance, live, schema, root, &Default::default())
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn permuting_keyed_lists_is_never_drift(seeds in proptest::collection::vec(proptest::collection::vec(any::<usize>(), 1..8), UNORDERED.len())) {
+        let intent = rich_deployment();
+        let mut live = intent.clone();
+        for (pointer, seed) in UNORDERED.iter().rev().zip(seeds.iter().rev()) {
+            permute(array_at(&mut live, pointer), seed);
+        }
+        prop_assert_eq!(compared(&intent, &live), Vec::<String>::new());
+    }
+
+    #[test]
+    fn any_change_to_a_field_the_intent_sets_is_drift(field in 0usize..FIELDS.len(), salt in "[a-z0-9]{1,12}", n in 1i64..60000) {
+        let intent = rich_deployment();
+        let mut live = intent.clone();
+        let (pointer, make) = FIELDS[field];
+        let target = live.pointer_mut(pointer).unwrap();
+        let new = make(target, &salt, n);
+        prop_assume!(*target != new);
+        *target = new;
+        prop_assert!(!compared(&intent, &live).is_empty(), "change at {} not seen", pointer);
+    }
+
+    #[test]
+    fn permuting_a_providers_set_is_never_drift(seed in proptest::collection::vec(any::<usize>(), 1..8)) {
+        let role = typed_role();
+        let mut live = role.object.clone();
+        for rule in live["rules"].as_array_mut().unwrap() {
+            for set in ["verbs", "resources", "apiGroups"] {
+                if let Some(items) = rule.get_mut(set).and_then(Value::as_array_mut) {
+                    permute(items, &seed);
+                }
+            }
+        }
+        prop_assert_eq!(judged(&role, &live), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_verb_granted_behind_terraforms_back_is_drift(verb in "[a-z]{3,10}") {
+        let role = typed_role();
+        let mut live = role.object.clone();
+        let verbs = live["rules"][0]["verbs"].as_array_mut().unwrap();
+        prop_assume!(!verbs.contains(&json!(verb)));
+        verbs.push(json!(verb));
+        let changes = judged(&role, &live);
+        prop_assert_eq!(changes, vec![format!("rules[0].verbs: + {verb}")]);
+    }
+}

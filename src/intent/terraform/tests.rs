@@ -90,3 +90,77 @@ fn every_fixture_instance_is_read_and_every_attribute_placed() {
     assert!(families >= 5, "{families}");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+fn instance_of(path: &str, address: &str) -> Instance {
+    state(path)
+        .instances
+        .into_iter()
+        .find(|i| i.address == address)
+        .unwrap_or_else(|| panic!("{address}"))
+}
+
+/// One `sources` block holding a config map and a secret is sent as two projections, the
+/// secret first (`expandProjectedSources`), as a refreshed state's split form is.
+#[test]
+fn a_projected_volume_gets_one_projection_per_source_secrets_first() {
+    let grouped = instance_of(
+        "tests/terraform/typed/workloads/state.tfstate",
+        "kubernetes_deployment.api",
+    );
+    let volumes = grouped.object["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    let site = volumes.iter().find(|v| v["name"] == "site").unwrap();
+    let kinds: Vec<Vec<&str>> = site["projected"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_object().unwrap().keys().map(String::as_str).collect())
+        .collect();
+    assert_eq!(kinds, [["secret"], ["configMap"]], "{site}");
+}
+
+/// A ConfigMap key holding `""` is kept: the provider sends it and the server keeps it.
+#[test]
+fn a_config_map_key_holding_the_empty_string_is_intent() {
+    let cm = instance_of(
+        "tests/terraform/typed/core/state.tfstate",
+        "kubernetes_config_map_v1.app_config",
+    );
+    assert_eq!(cm.object["data"]["EMPTY_FLAG"], "");
+    let object = fingerprint_object(&cm).unwrap();
+    let (_, spec) = fingerprint::fingerprint_value(&object).unwrap().unwrap();
+    assert_eq!(spec["data"]["EMPTY_FLAG"], "");
+}
+
+/// HCL numbers and bools where the API wants strings are sent as strings; the state is read,
+/// not refused.
+#[test]
+fn manifest_values_are_converted_as_the_provider_converts_them() {
+    let cm = instance_of(
+        "tests/terraform/typed/special/state.tfstate",
+        "kubernetes_manifest.config",
+    );
+    assert_eq!(cm.object["data"]["max_items"], "100");
+    assert_eq!(cm.object["data"]["enabled"], "true");
+    assert_eq!(cm.object["data"]["max_bytes"], "1.073741824e+10");
+    assert_eq!(cm.object["metadata"]["labels"]["version"], "2");
+    assert!(fingerprint_object(&cm).is_some());
+}
+
+/// No value from the state is kept of a Secret: its data is digested.
+#[test]
+fn secret_data_from_state_is_kept_as_digests() {
+    let s = instance_of(
+        "tests/terraform/typed/core/state.tfstate",
+        "kubernetes_secret_v1.app_creds",
+    );
+    let text = s.object.to_string();
+    assert!(
+        !text.contains("s3cr3t-Pa55-not-real") && !text.contains("5432"),
+        "{text}"
+    );
+    for v in s.object["data"].as_object().unwrap().values() {
+        assert!(crate::core::secret::is_digest(v.as_str().unwrap()), "{v}");
+    }
+}
