@@ -816,3 +816,58 @@ async fn check_tells_in_sync_drifted_missing_and_recreated() {
     // …unless full coverage is asked for.
     assert_eq!(check_two(&["--fail-on-unjudged"]).status.code(), Some(2));
 }
+
+/// The real `terraform` CLI pushes a state through its `kubernetes` backend and pulls it back:
+/// `terraform state pull | tfdrift check --tfstate -` judges every instance of it, and a Role
+/// widened by hand (`kubectl edit` granting `delete`) is reported on its address.
+#[tokio::test]
+async fn terraform_state_pull_piped_into_check() {
+    if !crate::terraform::has_terraform() {
+        eprintln!("SKIPPED: the terraform CLI is not on PATH (it is needed for this test)");
+        return;
+    }
+    let _shared = APISERVER.read().await;
+    let cp = control_plane();
+    let name = format!("tfpull-{}", std::process::id());
+    let created = create_as(cp, "access", &name);
+    let dir = crate::terraform::backend(cp, &name);
+    crate::terraform::push(dir.path(), &created.state, true);
+    let pull = || {
+        let out = Command::new("terraform")
+            .args(["state", "pull"])
+            .current_dir(dir.path())
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let out = run_check(cp, &pull(), &[]);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}{}", text(&out.stderr));
+    assert!(
+        table.ends_with("20 instances: 20 in sync, 0 drifted, 0 missing, 0 recreated\n"),
+        "{table}"
+    );
+
+    let role = created.stored["kubernetes_role_v1.config_editor"].clone();
+    let mut widened = role.clone();
+    widened["rules"][0]["verbs"]
+        .as_array_mut()
+        .unwrap()
+        .push(Value::from("delete"));
+    widened["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    cp.kubectl_stdin(&["replace", "-f", "-"], &widened.to_string());
+    let out = run_check(cp, &pull(), &[]);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{table}");
+    let row = row(&table, "kubernetes_role_v1.config_editor");
+    assert!(
+        row.starts_with("drifted") && row.contains("rules[0].verbs: + delete"),
+        "{table}"
+    );
+}

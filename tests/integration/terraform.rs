@@ -33,7 +33,7 @@ fn text(b: &[u8]) -> String {
 }
 
 /// Runs the real `terraform` CLI in `dir`; panics with its output on failure.
-fn terraform(dir: &Path, args: &[&str]) {
+pub(crate) fn terraform(dir: &Path, args: &[&str]) {
     let out = Command::new("terraform")
         .args(args)
         .current_dir(dir)
@@ -49,7 +49,7 @@ fn terraform(dir: &Path, args: &[&str]) {
     );
 }
 
-fn has_terraform() -> bool {
+pub(crate) fn has_terraform() -> bool {
     Command::new("terraform")
         .arg("version")
         .output()
@@ -223,7 +223,7 @@ async fn create_unlabelled(cp: &support::ControlPlane, n: &str, case: &str) -> S
 
 /// A Terraform working directory whose `kubernetes` backend keeps state in `n` (secret
 /// suffix `app`), initialised.
-fn backend(cp: &support::ControlPlane, n: &str) -> tempfile::TempDir {
+pub(crate) fn backend(cp: &support::ControlPlane, n: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("main.tf"),
@@ -256,7 +256,7 @@ async fn pushed(cp: &support::ControlPlane, n: &str) -> (Value, tempfile::TempDi
 }
 
 /// `terraform state push` of `state` (with or without taking the lock).
-fn push(dir: &Path, state: &Value, lock: bool) {
+pub(crate) fn push(dir: &Path, state: &Value, lock: bool) {
     std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
     let lock = if lock { "-lock=true" } else { "-lock=false" };
     terraform(dir, &["state", "push", "-no-color", lock, "state.json"]);

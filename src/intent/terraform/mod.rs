@@ -172,13 +172,37 @@ fn one(
             why,
         }))
     };
-    if let Some(deposed) = &instance.deposed {
-        return unjudged(Why::NotJudged(format!(
+    let replaced = match (&instance.deposed, instance.status.as_deref()) {
+        (Some(deposed), _) => Some(format!(
             "deposed object {deposed}: Terraform will destroy it"
-        )));
-    }
-    if instance.status.as_deref() == Some("tainted") {
-        return unjudged(Why::NotJudged("tainted: Terraform will replace it".into()));
+        )),
+        (None, Some("tainted")) => Some("tainted: Terraform will replace it".to_owned()),
+        _ => None,
+    };
+    if let Some(why) = replaced {
+        // Named by the object it describes, where it describes one.
+        let id = one(
+            resource,
+            &state::Instance {
+                status: None,
+                deposed: None,
+                index_key: instance.index_key.clone(),
+                schema_version: instance.schema_version,
+                attributes: instance.attributes,
+                identity: None,
+            },
+            &mut Read::default(),
+        )
+        .and_then(|item| match item {
+            Item::Instance(i) => Some(i.id),
+            Item::Unjudged(_) => None,
+        });
+        return Some(Item::Unjudged(Unjudged {
+            address,
+            resource_type: resource_type.to_owned(),
+            id,
+            why: Why::NotJudged(why),
+        }));
     }
     if resource_type == "helm_release" {
         return unjudged(Why::NotJudged(
