@@ -1,5 +1,6 @@
-//! Command line: `tfdrift run` (the operator) and `tfdrift hash` (fingerprints).
-//! Every `run` flag can also be set through a `TFDRIFT_*` environment variable.
+//! Command line: `tfdrift run` (the operator), `tfdrift hash` (fingerprints) and `tfdrift
+//! check` (a Terraform state against the cluster). Every `run` flag can also be set through a
+//! `TFDRIFT_*` environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,16 +40,29 @@ objects), the --ignore-* flags (give them the values tfdrift run has), and `repl
 Deployment or StatefulSet that an HPA in the same input scales."
     )]
     Hash(HashArgs),
-    /// Compare every object a Terraform state names with the live cluster (read-only).
+    /// Compare every Kubernetes instance of a Terraform state with the live cluster
+    /// (read-only), on every field the state sets.
     #[command(
-        long_about = "Compare every object a Terraform state names with the live cluster, read-only: \
-each instance of kubernetes_deployment(_v1), kubernetes_stateful_set(_v1), kubernetes_daemonset / \
-kubernetes_daemon_set_v1, kubernetes_service(_v1), kubernetes_config_map(_v1), and kubernetes_manifest \
-of those kinds, is in-sync, drifted (with what changed and who changed it), missing (in state, not in \
-the cluster) or recreated (deleted and created again outside Terraform: its uid differs from the one \
-in state). Env values, ConfigMap data and command lines are never printed. Works with every backend: \
-`terraform state pull | tfdrift check --tfstate -`.\n\nExit status: 0 all in sync, 2 any drifted, \
-missing or recreated, 1 an error (as terraform plan -detailed-exitcode)."
+        long_about = "Compare every Kubernetes instance of a Terraform state with the live cluster, \
+read-only, on every field the state sets: every managed kubernetes_* resource (typed resources of \
+any kind the provider has, kubernetes_manifest of any kind including custom resources, the \
+patch-style kubernetes_labels, kubernetes_annotations, kubernetes_env, kubernetes_config_map_v1_data, \
+kubernetes_secret_v1_data, kubernetes_node_taint), kubectl_manifest, and helm_release. Each is \
+in-sync, drifted (each changed field by its API path, and who changed it), missing (in state, not \
+in the cluster), recreated (deleted and created again outside Terraform: its uid differs), or \
+not-judged / unsupported with the reason (a kind the cluster does not serve or the caller may not \
+read, a tainted instance, a Helm release, a type tfdrift does not read).\n\nSemantics are those of \
+`terraform plan -refresh-only`: typed resources own every attribute the state holds (a label, a \
+toleration, a container, a verb added live is drift; the provider's sets compare as sets); \
+kubernetes_manifest the paths its manifest sets but its computed_fields; kubectl_manifest the fields \
+of its body but its ignore_fields; patch-style resources only their keys. A reordering alone of a \
+keyed list or a set is not drift. Fields the server or a controller assigns (cluster IPs, node \
+ports, token Secrets, a Job's selector) are not compared. Secret values, env values, ConfigMap data \
+and command lines are never printed: Secret values are kept as keyed digests only.\n\nWorks with \
+every backend: `terraform state pull | tfdrift check --tfstate -`.\n\nExit status: 0 all judged in \
+sync, 2 any drifted, missing or recreated (or, with --fail-on-unjudged, any not judged), 1 an error \
+(a bad state, an unreachable cluster, an object that could not be read), as terraform plan \
+-detailed-exitcode."
     )]
     Check(CheckArgs),
 }
