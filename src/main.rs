@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            let chain: &(dyn std::error::Error + 'static) = err.as_ref();
+            eprintln!("error: {}", tfdrift::core::text::chain(chain));
             ExitCode::FAILURE
         }
     }

@@ -435,3 +435,68 @@ fn invalid_rules_are_refused_with_the_reason() {
         stderr(&out)
     );
 }
+
+/// Whether no part of an error line (segments between `: `) is said twice.
+fn said_once(line: &str) -> bool {
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let segments: Vec<&str> = line
+        .split(": ")
+        .map(str::trim)
+        .filter(|s| s.len() > 3)
+        .collect();
+    segments.iter().enumerate().all(|(i, s)| {
+        segments
+            .iter()
+            .enumerate()
+            .all(|(j, t)| i == j || !(t.contains(s) || s.contains(t)))
+    })
+}
+
+/// Each cause of an error is said once, whatever wraps it (issue: errors that repeated their
+/// cause).
+#[test]
+fn errors_say_each_thing_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"version":4,"resources":[]}"#).unwrap();
+    let gz = gz.finish().unwrap();
+    let bad = dir.path().join("bad.gz");
+    std::fs::write(&bad, &gz[..gz.len() / 2]).unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, br#"{"version":4,"resources":[]}"#).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "check".into(),
+                "--tfstate".into(),
+                state.display().to_string(),
+                "--kubeconfig".into(),
+                "/nonexistent".into(),
+            ],
+            "cannot read kubeconfig /nonexistent",
+        ),
+        (
+            vec!["hash".into(), "--tfstate".into(), bad.display().to_string()],
+            "not a complete gzip stream",
+        ),
+        (
+            vec!["hash".into(), "-f".into(), "/nonexistent.yaml".into()],
+            "cannot read /nonexistent.yaml",
+        ),
+        (
+            vec!["run".into(), "--ignore-paths".into(), "containers[".into()],
+            "--ignore-paths",
+        ),
+    ];
+    for (args, expect) in cases {
+        let out = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{args:?}: no error line in {err}"));
+        assert!(line.contains(expect), "{args:?}: {line}");
+        assert!(said_once(line), "{args:?} repeats itself: {line}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+}

@@ -465,7 +465,10 @@ async fn get_live(
         }
         Ok(Err(error)) => Err((
             Status::Error,
-            format!("cannot read it: {}", text::bounded(&error.to_string(), 300)),
+            format!(
+                "cannot read it: {}",
+                text::bounded(&text::chain(&crate::cluster::ApiError(error)), 300)
+            ),
         )),
         Ok(Ok(found)) => Ok(found),
     }

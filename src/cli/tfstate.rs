@@ -19,13 +19,13 @@ pub enum TfstateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{source_name}: {source}")]
+    #[error("{source_name}")]
     Read {
         source_name: String,
         #[source]
         source: terraform::ReadError,
     },
-    #[error("{source_name}: {address} ({object}): {source}")]
+    #[error("{source_name}: {address} ({object})")]
     Hash {
         source_name: String,
         address: String,

@@ -16,6 +16,31 @@ use tokio::sync::Mutex;
 use crate::core::kind;
 use crate::core::schema::{NodeId, Schema, builtin};
 
+/// A failed API call, said once: kube's own message for a status repeats it in a debug dump
+/// (`ApiError: … (Status { message: … })`); this one is `403 Forbidden: <message>`.
+#[derive(Debug)]
+pub struct ApiError(pub kube::Error);
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            kube::Error::Api(status) => {
+                write!(f, "{} {}: {}", status.code, status.reason, status.message)
+            }
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            kube::Error::Api(_) => None,
+            other => other.source(),
+        }
+    }
+}
+
 /// Why no client could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -23,7 +48,7 @@ pub enum ClientError {
     Read {
         path: String,
         #[source]
-        source: kube::config::KubeconfigError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("cannot use kubeconfig {path}")]
     Use {
@@ -43,9 +68,13 @@ pub enum ClientError {
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, ClientError> {
     let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|source| ClientError::Read {
+            let kc = Kubeconfig::read_from(path).map_err(|error| ClientError::Read {
                 path: path.display().to_string(),
-                source,
+                // kube's message names the file again: the file's own error says the rest.
+                source: match error {
+                    kube::config::KubeconfigError::ReadConfig(io, _) => Box::new(io),
+                    other => Box::new(other),
+                },
             })?;
             Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                 .await
@@ -192,7 +221,7 @@ impl Catalog {
             }),
             Ok(Err(error)) => Err(Unserved::Failed {
                 api_version: api_version.to_owned(),
-                why: crate::core::text::bounded(&error.to_string(), 200),
+                why: crate::core::text::bounded(&crate::core::text::chain(&ApiError(error)), 300),
             }),
             Err(_) => Err(Unserved::Failed {
                 api_version: api_version.to_owned(),

@@ -35,6 +35,25 @@ pub fn join_bounded(lines: &[String], limit: usize) -> String {
     out
 }
 
+/// An error and its causes, each said once: `cannot read x: No such file`. Our errors never
+/// repeat their cause in their own message; a cause whose text the message before it already
+/// holds (a library's error that prints its source) is left out.
+pub fn chain(error: &(dyn std::error::Error + '_)) -> String {
+    let mut out = error.to_string();
+    let mut last = out.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !last.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        last = text;
+        source = cause.source();
+    }
+    out
+}
+
 /// Characters of a user's value that [`quote`] shows.
 const QUOTE_LIMIT: usize = 80;
 
@@ -61,6 +80,23 @@ mod tests {
         assert!(bounded("abcdef", 4).ends_with('…'));
         assert_eq!(quote("a"), "\"a\"");
         assert!(quote(&"é".repeat(100)).ends_with("(200 bytes)"));
+    }
+
+    #[test]
+    fn a_chain_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] Middle);
+        #[derive(Debug, thiserror::Error)]
+        #[error("a library's message: inner")]
+        struct Middle(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("inner")]
+        struct Inner;
+        assert_eq!(
+            chain(&Outer(Middle(Inner))),
+            "outer: a library's message: inner"
+        );
     }
 
     #[test]

@@ -9,8 +9,6 @@ use crate::core::contract::EventType;
 use crate::core::fingerprint::is_hash;
 use crate::core::text::quote;
 
-/// Longest part of a bad baseline quoted back in an event.
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     InSync,

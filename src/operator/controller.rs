@@ -1,5 +1,7 @@
-//! Wiring only: one kube-rs Controller per kind over a label-selected, trimmed watch,
-//! and the handling of objects that leave the watch (deleted or opted out).
+//! One kube-rs Controller per kind: its watch (label-selected, or every object when Terraform
+//! states are read; trimmed to a summary as it is cached), what re-triggers a reconcile (the
+//! leader, the HPA index, the states), objects fetched again when their summary no longer
+//! fits what judges them, and objects that leave the watch (deleted or opted out).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

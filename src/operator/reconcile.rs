@@ -44,7 +44,7 @@ pub enum Error {
         verb: &'static str,
         object: String,
         #[source]
-        source: Box<kube::Error>,
+        source: Box<crate::cluster::ApiError>,
     },
     #[error("{verb} {object} timed out after {timeout:?}")]
     Timeout {
@@ -358,7 +358,7 @@ impl Context {
                 Err(Error::Api {
                     verb,
                     object: key.to_string(),
-                    source: Box::new(source),
+                    source: Box::new(crate::cluster::ApiError(source)),
                 })
             }
             Err(_) => {
@@ -707,6 +707,38 @@ fn jitter_seed(key: &ObjectId, n: u32) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// An operator error — a failed watch or patch, an unreadable state — says each cause once.
+    #[test]
+    fn operator_errors_say_each_thing_once() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "message": "deployments.apps \"web\" is forbidden: User \"x\" cannot patch",
+            "reason": "Forbidden", "code": 403
+        }))
+        .unwrap();
+        let patch = Error::Api {
+            verb: "patch",
+            object: "Deployment/ns/web".into(),
+            source: Box::new(crate::cluster::ApiError(kube::Error::Api(Box::new(status)))),
+        };
+        let text = text::chain(&patch);
+        assert_eq!(
+            text,
+            "patch Deployment/ns/web failed: 403 Forbidden: deployments.apps \"web\" is forbidden: User \"x\" cannot patch"
+        );
+        let state = crate::intent::terraform::backend::StateError::Read(
+            crate::intent::terraform::ReadError::State(crate::intent::terraform::StateError::Gzip(
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "incomplete deflate stream",
+                ),
+            )),
+        );
+        assert_eq!(
+            text::chain(&state),
+            "not a complete gzip stream (truncated or corrupt): incomplete deflate stream"
+        );
+    }
     use crate::operator::http::Readiness;
     use crate::operator::summary::Options;
     use http::{Method, Request, Response, StatusCode};

@@ -314,7 +314,11 @@ async fn run(args: Config) -> anyhow::Result<()> {
     while let Some(joined) = tasks.join_next().await {
         let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
         if let Err(err) = result {
-            error!(error = format!("{err:#}"), "a task failed; stopping");
+            let chain: &(dyn std::error::Error + 'static) = err.as_ref();
+            error!(
+                error = crate::core::text::chain(chain),
+                "a task failed; stopping"
+            );
             failure.get_or_insert(err);
         }
         if !shutdown.is_cancelled() {

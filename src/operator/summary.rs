@@ -200,11 +200,12 @@ impl<K: Fingerprint> Cached<K> {
         let mut scaled = None;
         // One canonicalisation serves every variant and, when needed, the record.
         let live = match fingerprint::spec_value(&obj) {
-            Err(e) => Err(error_chain(&e)),
+            Err(e) => Err(crate::core::text::chain(&e)),
             Ok(mut spec) => {
                 ignored = ignore::apply(&mut spec, &parsed.rules).map(Into::into);
                 let mut view = |spec: &Value, rules: &[Rule]| -> Result<Live, String> {
-                    let hash = fingerprint::hash_spec(kind, spec).map_err(|e| error_chain(&e))?;
+                    let hash = fingerprint::hash_spec(kind, spec)
+                        .map_err(|e| crate::core::text::chain(&e))?;
                     let in_sync = spec_hash.as_deref() == Some(hash.as_str());
                     if in_sync && opts.record_baselines && baseline_hash != Some(hash.as_str()) {
                         // Too large to record: left out, the drift is then reported without detail.
@@ -321,17 +322,6 @@ pub fn event<K: Fingerprint>(
         watcher::Event::InitApply(o) => watcher::Event::InitApply(Cached::new(o, opts)),
         watcher::Event::InitDone => watcher::Event::InitDone,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }
 
 impl<K> Clone for Cached<K> {

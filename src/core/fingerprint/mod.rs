@@ -2,9 +2,12 @@
 //! that a manifest and the object the API server stored for it (after defaulting) give
 //! the same value, serialised as compact JSON and hashed with SHA-256.
 //!
-//! The rules are in docs/fingerprint.md. A fingerprint is pure: no I/O, no clock.
-//! Adding a kind means one new file implementing [`Fingerprint`] and one line in
-//! [`for_each_kind!`](crate::for_each_kind).
+//! The rules are in docs/fingerprint.md. A fingerprint is pure: no I/O, no clock. This is
+//! the spec-hash contract of five kinds; any kind is compared on its whole intent by
+//! [`crate::core::compare`]. A kind of this contract is a file implementing [`Fingerprint`],
+//! a line in [`for_each_kind!`](crate::for_each_kind) (from which `tfdrift hash`, `--kinds` and
+//! the controllers are generated), its shape in `core/ignore/schema.rs`, where its fields live
+//! in `core/explain/attribution.rs`, and, for a kind an HPA scales, `core/ignore/scaled.rs`.
 
 mod canonical;
 mod configmap;

@@ -31,7 +31,7 @@ pub struct Rule {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
-    #[error("`{text}` is not a path: {source}")]
+    #[error("`{text}` is not a path")]
     Malformed {
         text: String,
         #[source]
@@ -134,7 +134,11 @@ impl Parsed {
         if self.invalid.is_empty() {
             return None;
         }
-        let parts: Vec<String> = self.invalid.iter().map(ToString::to_string).collect();
+        let parts: Vec<String> = self
+            .invalid
+            .iter()
+            .map(|e| crate::core::text::chain(e))
+            .collect();
         Some(crate::core::text::join_bounded(&parts, NOTE_LIMIT))
     }
 }
@@ -185,8 +189,8 @@ pub struct Defaults {
 pub enum DefaultsError {
     #[error("--ignore-containers: {name:?} is not a container name")]
     Container { name: String },
-    #[error("--ignore-paths: {0}")]
-    Path(RuleError),
+    #[error("--ignore-paths")]
+    Path(#[source] RuleError),
     #[error("--ignore-paths: `{path}` names nothing in the fingerprint of any kind")]
     NoKind { path: String },
 }

@@ -2,7 +2,7 @@
 //! template flattened into the top level), so that an ignore path naming a field no
 //! fingerprint has is reported instead of silently matching nothing.
 //!
-//! It mirrors the `*Fingerprint` structs in `src/fingerprint/`; a test walks every fixture
+//! It mirrors the `*Fingerprint` structs in `src/core/fingerprint/`; a test walks every fixture
 //! through it, so a field added there and not here fails the build's tests.
 
 use super::path::Step;
