@@ -285,7 +285,7 @@ fn contexts(read: &Read, options: &Options) -> Vec<Context> {
             owned
                 .entry(i.id.clone())
                 .or_default()
-                .extend(owned_paths(&i.object));
+                .extend(judge::owned_paths(&i.object));
         }
     }
     read.instances
@@ -320,70 +320,6 @@ fn contexts(read: &Read, options: &Options) -> Vec<Context> {
             Context { rules, others }
         })
         .collect()
-}
-
-/// The paths a patch-style instance's partial object sets: each label, annotation, data key,
-/// env var; a node's taints.
-fn owned_paths(object: &Value) -> Vec<ApiRule> {
-    let mut out = Vec::new();
-    let keys = |pointer: &str| -> Vec<String> {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
-    };
-    let mut push = |text: String| {
-        if let Ok(rule) = ApiRule::parse(&text) {
-            out.push(rule);
-        }
-    };
-    for k in keys("/metadata/labels") {
-        push(format!("metadata.labels[{k}]"));
-    }
-    for k in keys("/metadata/annotations") {
-        push(format!("metadata.annotations[{k}]"));
-    }
-    for k in keys("/data") {
-        push(format!("data[{k}]"));
-    }
-    if object.pointer("/spec/taints").is_some() {
-        push("spec.taints".into());
-    }
-    for (template, prefix) in [
-        ("/spec/template", "spec.template"),
-        (
-            "/spec/jobTemplate/spec/template",
-            "spec.jobTemplate.spec.template",
-        ),
-        ("/spec", "spec"),
-    ] {
-        for k in keys(&format!("{template}/metadata/annotations")) {
-            push(format!("{prefix}.metadata.annotations[{k}]"));
-        }
-        for list in ["containers", "initContainers"] {
-            let pointer = if template == "/spec" {
-                format!("/spec/{list}")
-            } else {
-                format!("{template}/spec/{list}")
-            };
-            let spec = if template == "/spec" { "" } else { ".spec" };
-            for c in object
-                .pointer(&pointer)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-                for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(env) = e.get("name").and_then(Value::as_str) {
-                        push(format!("{prefix}{spec}.{list}[{name}].env[{env}]"));
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 fn row(instance: &Instance, status: Status, detail: Option<String>) -> Checked {

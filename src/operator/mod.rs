@@ -6,6 +6,7 @@ pub(crate) mod controller;
 pub(crate) mod events;
 pub(crate) mod hpa;
 pub(crate) mod http;
+pub(crate) mod intents;
 pub(crate) mod leader;
 pub(crate) mod metrics;
 pub(crate) mod plan;

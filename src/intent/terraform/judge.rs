@@ -171,6 +171,70 @@ pub fn changes(
     compare::compare(&intent, &live, schema, root, &options)
 }
 
+/// The paths a patch-style instance's partial object sets: each label, annotation, data key,
+/// env var; a node's taints.
+pub fn owned_paths(object: &Value) -> Vec<ApiRule> {
+    let mut out = Vec::new();
+    let keys = |pointer: &str| -> Vec<String> {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut push = |text: String| {
+        if let Ok(rule) = ApiRule::parse(&text) {
+            out.push(rule);
+        }
+    };
+    for k in keys("/metadata/labels") {
+        push(format!("metadata.labels[{k}]"));
+    }
+    for k in keys("/metadata/annotations") {
+        push(format!("metadata.annotations[{k}]"));
+    }
+    for k in keys("/data") {
+        push(format!("data[{k}]"));
+    }
+    if object.pointer("/spec/taints").is_some() {
+        push("spec.taints".into());
+    }
+    for (template, prefix) in [
+        ("/spec/template", "spec.template"),
+        (
+            "/spec/jobTemplate/spec/template",
+            "spec.jobTemplate.spec.template",
+        ),
+        ("/spec", "spec"),
+    ] {
+        for k in keys(&format!("{template}/metadata/annotations")) {
+            push(format!("{prefix}.metadata.annotations[{k}]"));
+        }
+        for list in ["containers", "initContainers"] {
+            let pointer = if template == "/spec" {
+                format!("/spec/{list}")
+            } else {
+                format!("{template}/spec/{list}")
+            };
+            let spec = if template == "/spec" { "" } else { ".spec" };
+            for c in object
+                .pointer(&pointer)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(env) = e.get("name").and_then(Value::as_str) {
+                        push(format!("{prefix}{spec}.{list}[{name}].env[{env}]"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `a.b.c` of the fields of a path (no keys or indices).
 fn field_path(path: &[Segment]) -> String {
     let fields: Vec<&str> = path

@@ -1,0 +1,338 @@
+//! What the Terraform states name, shared by the state watch and the controllers: per object
+//! the claims of the states naming it (judged against the first), which states Terraform holds
+//! the lock of, which cannot be read now, and which objects the controllers' caches hold.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::core::object::ObjectId;
+use crate::intent::terraform;
+pub use crate::intent::terraform::backend::StateId;
+
+/// What an object is judged by when a state names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateIntent {
+    pub state: Arc<StateId>,
+    pub address: Box<str>,
+    pub uid: Option<Box<str>>,
+    pub intent: terraform::Intent,
+}
+
+/// The states naming one object, in [`StateId`] order; it is judged against the first.
+/// Two states naming one object is a mistake in the Terraform code (both would fight over
+/// it); a fixed order keeps the verdict from flipping with the order states are read in.
+#[derive(Debug, Clone)]
+enum Claims {
+    One(Arc<StateIntent>),
+    Many(Vec<Arc<StateIntent>>),
+}
+
+impl Claims {
+    fn all(&self) -> &[Arc<StateIntent>] {
+        match self {
+            Claims::One(one) => std::slice::from_ref(one),
+            Claims::Many(many) => many,
+        }
+    }
+
+    fn first(&self) -> &Arc<StateIntent> {
+        &self.all()[0]
+    }
+
+    fn from_vec(mut claims: Vec<Arc<StateIntent>>) -> Option<Claims> {
+        claims.sort_by(|a, b| a.state.cmp(&b.state));
+        match claims.len() {
+            0 => None,
+            1 => claims.pop().map(Claims::One),
+            _ => Some(Claims::Many(claims)),
+        }
+    }
+
+    /// With `intent` as its state's claim.
+    fn with(&self, intent: Arc<StateIntent>) -> Claims {
+        let mut claims: Vec<_> = self
+            .all()
+            .iter()
+            .filter(|c| c.state != intent.state)
+            .cloned()
+            .collect();
+        claims.push(intent);
+        claims.sort_by(|a, b| a.state.cmp(&b.state));
+        if claims.len() == 1 {
+            Claims::One(claims.remove(0))
+        } else {
+            Claims::Many(claims)
+        }
+    }
+
+    /// Without `state`'s claim; `None` when no state names the object any more.
+    fn without(&self, state: &StateId) -> Option<Claims> {
+        Claims::from_vec(
+            self.all()
+                .iter()
+                .filter(|c| *c.state != *state)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn by(&self, state: &StateId) -> bool {
+        self.all().iter().any(|c| *c.state == *state)
+    }
+}
+
+/// Every object the states name, shared with the controllers.
+pub struct Intents {
+    by_object: RwLock<HashMap<ObjectId, Claims>>,
+    pub(crate) synced: watch::Sender<bool>,
+    /// States whose lock Lease has a holder: Terraform is changing things.
+    pub(crate) locked: RwLock<HashSet<StateId>>,
+    /// The controllers' caches, per kind, once synced: what a state names but a synced
+    /// cache lacks is missing. (Asked, not copied: a set of every object of the cluster
+    /// would cost more than the rest of the state watch.)
+    caches: RwLock<HashMap<String, Present>>,
+    pub(crate) presence_changed: tokio::sync::Notify,
+    /// States that exist but cannot be read now: their objects keep their last verdict.
+    pub(crate) unreadable: RwLock<HashSet<StateId>>,
+}
+
+/// Whether a controller's cache holds the object (namespace, name).
+pub type Present = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+impl Default for Intents {
+    fn default() -> Self {
+        Intents {
+            by_object: RwLock::default(),
+            synced: watch::Sender::new(false),
+            locked: RwLock::default(),
+            caches: RwLock::default(),
+            presence_changed: tokio::sync::Notify::new(),
+            unreadable: RwLock::default(),
+        }
+    }
+}
+
+impl Intents {
+    pub fn get(&self, key: &ObjectId) -> Option<Arc<StateIntent>> {
+        read(&self.by_object).get(key).map(|c| c.first().clone())
+    }
+
+    /// Whether `state` names any object (else it has no series of its own).
+    pub fn names_any(&self, state: &StateId) -> bool {
+        read(&self.by_object).values().any(|c| c.by(state))
+    }
+
+    /// Whether a state names `key`.
+    pub fn names(&self, key: &ObjectId) -> bool {
+        read(&self.by_object).contains_key(key)
+    }
+
+    /// Whether every state has been read once: before that no object may be judged by the
+    /// label alone (a state could still claim it).
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.synced.subscribe()
+    }
+
+    /// Whether `workspace` (a `tfdrift.jin.dev/terraform-workspace` value) names a state that
+    /// exists but cannot be read now: its objects keep what they have.
+    pub fn is_unreadable(&self, workspace: &str) -> bool {
+        read(&self.unreadable)
+            .iter()
+            .any(|s| s.to_string() == workspace)
+    }
+
+    /// Whether Terraform holds `state`'s lock (an apply, a plan, a console is running).
+    pub fn is_locked(&self, state: &StateId) -> bool {
+        read(&self.locked).contains(state)
+    }
+
+    /// A controller's cache gained or lost `key`.
+    pub fn object_seen(&self, key: &ObjectId) {
+        if self.names(key) {
+            self.presence_changed.notify_one();
+        }
+    }
+
+    /// A controller's cache of `kind` has synced: from now on its absent objects are
+    /// missing, `present` says which it holds.
+    pub fn kind_synced(&self, kind: &str, present: Present) {
+        let first = write(&self.caches)
+            .insert(kind.to_owned(), present)
+            .is_none();
+        if first {
+            self.presence_changed.notify_one();
+        }
+    }
+
+    /// The objects states name that the cluster lacks (of kinds whose caches synced).
+    pub(crate) fn missing(&self) -> HashMap<ObjectId, Arc<StateIntent>> {
+        let caches = read(&self.caches);
+        read(&self.by_object)
+            .iter()
+            .filter(|(k, _)| {
+                caches
+                    .get(&k.kind)
+                    .is_some_and(|present| !present(&k.namespace, &k.name))
+            })
+            .map(|(k, v)| (k.clone(), v.first().clone()))
+            .collect()
+    }
+
+    /// The objects `state` names.
+    pub(crate) fn named_by(&self, state: &StateId) -> Vec<ObjectId> {
+        read(&self.by_object)
+            .iter()
+            .filter(|(_, v)| v.by(state))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Replaces what `state` names by `named`; returns the objects whose intent changed.
+    pub(crate) fn replace(
+        &self,
+        state: &StateId,
+        named: HashMap<ObjectId, Arc<StateIntent>>,
+    ) -> Vec<ObjectId> {
+        let mut map = write(&self.by_object);
+        let mut changed = Vec::new();
+        let mut contested = Vec::new();
+        map.retain(|key, claims| {
+            if named.contains_key(key) || !claims.by(state) {
+                return true;
+            }
+            let before = claims.first().clone();
+            match claims.without(state) {
+                None => {
+                    changed.push(key.clone());
+                    false
+                }
+                Some(rest) => {
+                    if *rest.first() != before {
+                        changed.push(key.clone());
+                    }
+                    *claims = rest;
+                    true
+                }
+            }
+        });
+        for (key, intent) in named {
+            match map.get_mut(&key) {
+                None => {
+                    changed.push(key.clone());
+                    map.insert(key, Claims::One(intent));
+                }
+                Some(claims) => {
+                    let before = claims.first().clone();
+                    let was_contested = claims.all().len() > 1;
+                    *claims = claims.with(intent);
+                    if *claims.first() != before {
+                        changed.push(key.clone());
+                    }
+                    if !was_contested && claims.all().len() > 1 {
+                        contested.push((key, claims.clone()));
+                    }
+                }
+            }
+        }
+        drop(map);
+        for (key, claims) in contested {
+            let states: Vec<String> = claims
+                .all()
+                .iter()
+                .map(|c| format!("{} ({})", c.state, c.address))
+                .collect();
+            warn!(
+                object = %key,
+                states = states.join(", "),
+                "named by more than one Terraform state; judged against the first"
+            );
+        }
+        changed
+    }
+
+    /// How many objects each state names.
+    pub(crate) fn counts(&self) -> BTreeMap<StateId, usize> {
+        let mut counts = BTreeMap::new();
+        for claims in read(&self.by_object).values() {
+            for claim in claims.all() {
+                *counts.entry((*claim.state).clone()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+pub(crate) fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(workspace: &str, hash: &str) -> Arc<StateIntent> {
+        Arc::new(StateIntent {
+            state: Arc::new(StateId {
+                namespace: "infra".into(),
+                workspace: workspace.into(),
+                suffix: "app".into(),
+            }),
+            address: format!("kubernetes_deployment_v1.{workspace}").into(),
+            uid: None,
+            intent: terraform::Intent {
+                hash: hash.into(),
+                scaled_hash: None,
+                record: None,
+                ignore: None,
+            },
+        })
+    }
+
+    /// Two states naming one object: judged against the first in state order, whichever
+    /// was read last; when it stops naming the object the other takes over.
+    #[test]
+    fn an_object_two_states_name_is_judged_against_the_first_in_order() {
+        let web = ObjectId::new("Deployment", "default", "web");
+        let (a, b) = (claim("a", "1"), claim("b", "2"));
+        for order in [[&a, &b], [&b, &a]] {
+            let intents = Intents::default();
+            for c in order {
+                intents.replace(&c.state, HashMap::from([(web.clone(), c.clone())]));
+            }
+            assert_eq!(
+                intents.get(&web).unwrap().address.as_ref(),
+                "kubernetes_deployment_v1.a"
+            );
+            assert_eq!(intents.counts().len(), 2, "each state counts what it names");
+            let changed = intents.replace(&a.state, HashMap::new());
+            assert_eq!(changed, std::slice::from_ref(&web));
+            assert_eq!(
+                intents.get(&web).unwrap().address.as_ref(),
+                "kubernetes_deployment_v1.b"
+            );
+            assert!(!intents.names_any(&a.state) && intents.names_any(&b.state));
+            assert_eq!(
+                intents.replace(&b.state, HashMap::new()),
+                std::slice::from_ref(&web)
+            );
+            assert!(intents.get(&web).is_none());
+        }
+        // The second state changing its claim changes nothing while the first holds.
+        let intents = Intents::default();
+        intents.replace(&a.state, HashMap::from([(web.clone(), a.clone())]));
+        intents.replace(&b.state, HashMap::from([(web.clone(), b.clone())]));
+        let changed = intents.replace(&b.state, HashMap::from([(web.clone(), claim("b", "3"))]));
+        assert!(changed.is_empty(), "{changed:?}");
+    }
+}
