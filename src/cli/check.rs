@@ -15,12 +15,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{Catalog, Served, Unserved};
-use crate::core::explain::{self, Values, attribution::Paths};
 use crate::core::ignore::Defaults;
 use crate::core::ignore::api::{AddressRule, ApiRule};
 use crate::core::object::ObjectId;
 use crate::core::text;
-use crate::intent::terraform::judge::{self, Context};
+use crate::intent::terraform::judge::{self, Context, Judgment};
 use crate::intent::terraform::{self, Instance, Read, Source, Unjudged, Why};
 
 /// Longest detail shown for one object.
@@ -440,16 +439,6 @@ async fn check_one(
             return checked;
         }
     };
-    if let (Some(state_uid), Some(live_uid)) =
-        (instance.uid.as_deref(), live.metadata.uid.as_deref())
-        && state_uid != live_uid
-    {
-        checked.status = Status::Recreated;
-        checked.detail = Some(format!(
-            "deleted and created again outside Terraform: uid {live_uid}, state has {state_uid}"
-        ));
-        return checked;
-    }
     let managed = live.metadata.managed_fields.clone().unwrap_or_default();
     let live = match serde_json::to_value(&live) {
         Ok(live) => live,
@@ -459,31 +448,20 @@ async fn check_one(
             return checked;
         }
     };
-    let changes = judge::changes(instance, &live, &served.schema, served.root, context);
-    let write_only = matches!(
-        instance.source,
-        Source::Typed {
-            write_only_data: true,
-            ..
+    match judge::judge(instance, &live, &served.schema, served.root, context) {
+        Judgment::InSync { note } => checked.detail = note.map(str::to_owned),
+        Judgment::Recreated { live, state } => {
+            checked.status = Status::Recreated;
+            checked.detail = Some(format!(
+                "deleted and created again outside Terraform: uid {live}, state has {state}"
+            ));
         }
-    );
-    if changes.is_empty() {
-        if write_only {
-            checked.detail = Some("data is write-only (data_wo): not in state, not judged".into());
+        Judgment::Drifted { changes } => {
+            checked.status = Status::Drifted;
+            checked.changes = changes.iter().map(|c| c.redacted()).collect();
+            checked.detail = Some(judge::explain(&changes, &managed, DETAIL_LIMIT));
         }
-        return checked;
     }
-    checked.status = Status::Drifted;
-    checked.changes = changes.iter().map(|c| c.redacted()).collect();
-    let why = explain::describe_changes(
-        &changes,
-        Paths::Object,
-        &managed,
-        Values::Redacted,
-        DETAIL_LIMIT,
-        "no writer recorded in managedFields",
-    );
-    checked.detail = Some(text::bounded(&why, DETAIL_LIMIT));
     checked
 }
 

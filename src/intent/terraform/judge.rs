@@ -4,11 +4,14 @@
 //! the paths of its manifest (but `computed_fields`), `kubectl_manifest` the fields of its body
 //! (additions not drift, but `ignore_fields`), patch-style resources only their keys.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use serde_json::Value;
 
 use super::{Instance, Source, typed};
 use crate::core::compare::{self, Additions, Options, Site};
+use crate::core::explain::attribution::Paths;
 use crate::core::explain::diff::{Change, Segment};
+use crate::core::explain::{self, Values};
 use crate::core::ignore::api::ApiRule;
 use crate::core::schema::{NodeId, Schema};
 
@@ -19,6 +22,77 @@ use crate::core::schema::{NodeId, Schema};
 pub struct Context {
     pub rules: Vec<ApiRule>,
     pub others: Vec<ApiRule>,
+}
+
+/// What one instance says of its live object: the verdict `tfdrift check` and the operator
+/// share.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgment {
+    /// Every field the intent sets holds; `note` says what could not be judged of it.
+    InSync {
+        note: Option<&'static str>,
+    },
+    Drifted {
+        changes: Vec<Change>,
+    },
+    /// Deleted and created again outside Terraform: the live uid is not the state's.
+    Recreated {
+        live: String,
+        state: String,
+    },
+}
+
+/// Said of a Secret whose data is write-only (`data_wo`) when the rest of it is in sync.
+pub const WRITE_ONLY_NOTE: &str = "data is write-only (data_wo): not in state, not judged";
+
+/// Said when managedFields names nobody for a change.
+const NO_WRITER: &str = "no writer recorded in managedFields";
+
+/// `instance` against `live` (the object as the API returns it, `managedFields` included).
+pub fn judge(
+    instance: &Instance,
+    live: &Value,
+    schema: &Schema,
+    root: NodeId,
+    context: &Context,
+) -> Judgment {
+    let live_uid = live.pointer("/metadata/uid").and_then(Value::as_str);
+    if let (Some(state), Some(live)) = (instance.uid.as_deref(), live_uid)
+        && state != live
+    {
+        return Judgment::Recreated {
+            live: live.to_owned(),
+            state: state.to_owned(),
+        };
+    }
+    let changes = changes(instance, live, schema, root, context);
+    if !changes.is_empty() {
+        return Judgment::Drifted { changes };
+    }
+    let write_only = matches!(
+        instance.source,
+        Source::Typed {
+            write_only_data: true,
+            ..
+        }
+    );
+    Judgment::InSync {
+        note: write_only.then_some(WRITE_ONLY_NOTE),
+    }
+}
+
+/// What drifted and who changed it, at most `limit` bytes: each change by its API path (no
+/// value of a Secret, env var, ConfigMap or command line) and the writers `managed` names.
+pub fn explain(changes: &[Change], managed: &[ManagedFieldsEntry], limit: usize) -> String {
+    let why = explain::describe_changes(
+        changes,
+        Paths::Object,
+        managed,
+        Values::Redacted,
+        limit,
+        NO_WRITER,
+    );
+    crate::core::text::bounded(&why, limit)
 }
 
 /// The differences from `instance`'s intent to `live` (the object as the API returns it), as

@@ -8,6 +8,7 @@
 
 pub mod address;
 pub mod backend;
+pub mod compact;
 pub mod judge;
 pub mod kubectl;
 pub mod manifest;
