@@ -147,11 +147,11 @@ pub struct RunArgs {
     pub namespace: Option<String>,
 
     /// Namespaces holding the state Secrets of Terraform's `kubernetes` backend,
-    /// comma-separated. Every object a state there names is judged against it — no label,
-    /// no annotation needed; the state wins over a spec-hash. The operator then watches
-    /// every object of its kinds (not only labelled ones; those neither labelled nor named
-    /// are kept by identity only) and needs get/list/watch on Secrets and Leases in these
-    /// namespaces (the config/terraform-state component).
+    /// comma-separated. Every object a state there names, of any kind, is judged against it
+    /// as `tfdrift check` judges it — no label, no annotation needed; the state wins over a
+    /// spec-hash. Each kind the states name is watched (found through discovery; objects no
+    /// state names are not kept); reading the state Secrets and Leases there needs the
+    /// config/terraform-state component, reading the kinds the config/terraform-kinds one.
     #[arg(
         long,
         env = "TFDRIFT_TERRAFORM_STATE_NAMESPACE",
@@ -160,8 +160,39 @@ pub struct RunArgs {
     )]
     pub terraform_state_namespace: Vec<String>,
 
-    /// Kinds to watch, comma-separated (e.g. Deployment,Service). Default: all supported
-    /// kinds.
+    /// Kinds whose objects named by a state carry the verdict annotations, comma-separated,
+    /// `Kind` for the core group or `Kind.group` (e.g. Deployment.apps,Ingress.networking.k8s.io);
+    /// empty: none. Every other kind gets no write at all: its verdict is kept in a record in
+    /// the operator's own namespace. Secrets and RBAC kinds are refused: patching a Role needs
+    /// every permission it grants. Each kind added needs `patch` on it.
+    #[arg(
+        long,
+        env = "TFDRIFT_ANNOTATE_KINDS",
+        value_delimiter = ',',
+        value_name = "KIND[.GROUP]",
+        default_value = "Deployment.apps,StatefulSet.apps,DaemonSet.apps,Service,ConfigMap"
+    )]
+    pub annotate_kinds: Vec<String>,
+
+    /// Namespaces where the Secrets a state names are read, comma-separated, or `*` for every
+    /// namespace. Default: none (named Secrets are reported not judged). Needs the
+    /// config/secrets component (one namespace) or config/secrets-cluster (`*`).
+    #[arg(
+        long,
+        env = "TFDRIFT_SECRET_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NS"
+    )]
+    pub secret_namespaces: Vec<String>,
+
+    /// While a kind a state names is not served (a CRD not installed yet), ask discovery
+    /// again this often.
+    #[arg(long, env = "TFDRIFT_REDISCOVER_PERIOD", default_value = "2m", value_parser = parse_duration)]
+    pub rediscover_period: Duration,
+
+    /// Kinds of the spec-hash flow (labelled objects) to watch, comma-separated (e.g.
+    /// Deployment,Service). Default: all five it fingerprints. Objects states name are
+    /// watched whatever their kind.
     #[arg(long, env = "TFDRIFT_KINDS", value_delimiter = ',', value_enum)]
     pub kinds: Vec<WatchedKind>,
 
@@ -218,6 +249,9 @@ impl RunArgs {
             resync_period: self.resync_period,
             namespace: self.namespace.clone(),
             terraform_state_namespaces: self.terraform_state_namespace.clone(),
+            annotate_kinds: annotate_kinds(&self.annotate_kinds)?,
+            secret_namespaces: secret_scope(&self.secret_namespaces),
+            rediscover_period: self.rediscover_period,
             kinds,
             concurrency: self.concurrency,
             baseline_record: self.baseline_record,
@@ -238,6 +272,44 @@ pub enum RunArgsError {
     Ignore(crate::core::ignore::DefaultsError),
     #[error(transparent)]
     Fields(IgnoreFieldError),
+    #[error(
+        "--annotate-kinds: {0} is never annotated: patching it needs every permission it grants or holds (its verdict is kept in a record instead)"
+    )]
+    NeverAnnotated(String),
+}
+
+/// `--annotate-kinds`: `Kind` (core group) or `Kind.group`, Secrets and RBAC kinds refused.
+fn annotate_kinds(list: &[String]) -> Result<crate::operator::kinds::AnnotateKinds, RunArgsError> {
+    let mut kinds = Vec::new();
+    for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let (kind, group) = item.split_once('.').unwrap_or((item, ""));
+        let never = (group.is_empty() && kind == "Secret") || group == "rbac.authorization.k8s.io";
+        if never {
+            return Err(RunArgsError::NeverAnnotated(item.to_owned()));
+        }
+        let entry = (group.to_owned(), kind.to_owned());
+        if !kinds.contains(&entry) {
+            kinds.push(entry);
+        }
+    }
+    Ok(crate::operator::kinds::AnnotateKinds(kinds))
+}
+
+/// `--secret-namespaces`: none, some, or `*`.
+fn secret_scope(list: &[String]) -> crate::operator::kinds::SecretScope {
+    use crate::operator::kinds::SecretScope;
+    let list: Vec<String> = list
+        .iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if list.iter().any(|s| s == "*") {
+        SecretScope::All
+    } else if list.is_empty() {
+        SecretScope::None
+    } else {
+        SecretScope::Namespaces(list)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

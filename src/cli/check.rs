@@ -12,7 +12,6 @@ use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::cluster::{Catalog, Served, Unserved};
 use crate::core::ignore::Defaults;
@@ -290,22 +289,7 @@ fn contexts(read: &Read, options: &Options) -> Vec<Context> {
     read.instances
         .iter()
         .map(|i| {
-            let mut rules = defaults.clone();
-            rules.extend(
-                options
-                    .rules
-                    .iter()
-                    .filter(|r| r.applies_to(&i.address))
-                    .map(|r| r.rule.clone()),
-            );
-            if let Some(own) = i
-                .object
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(crate::core::contract::IGNORE))
-                .and_then(Value::as_str)
-            {
-                rules.extend(own.split(',').filter_map(|p| ApiRule::parse(p).ok()));
-            }
+            let mut rules = judge::rules_for(i, &defaults, &options.rules);
             if scaled.iter().any(|t| {
                 t.kind == i.id.kind && t.name == i.id.name && t.namespace == i.id.namespace
             }) && let Ok(replicas) = ApiRule::parse("spec.replicas")

@@ -77,4 +77,7 @@ pub mod reason {
     pub const INVALID_IGNORE_RULE: &str = "InvalidIgnoreRule";
     pub const INVALID_TERRAFORM_STATE: &str = "InvalidTerraformState";
     pub const TERRAFORM_RESOURCE_MISSING: &str = "TerraformResourceMissing";
+    /// Objects a state names that the operator cannot judge (a kind not served, not
+    /// readable, outside what it watches), on the state's Secret.
+    pub const NOT_JUDGED: &str = "NotJudged";
 }

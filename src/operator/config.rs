@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::core::ignore::Defaults;
 use crate::core::ignore::api::AddressRule;
+use crate::operator::kinds::{AnnotateKinds, SecretScope};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -24,8 +25,14 @@ pub struct Config {
     pub namespace: Option<String>,
     /// Namespaces of Terraform `kubernetes`-backend states to take intent from.
     pub terraform_state_namespaces: Vec<String>,
-    /// The kinds to watch, by name (`Deployment`), each once; empty: every kind tfdrift
-    /// fingerprints.
+    /// Kinds whose named objects carry verdict annotations; the rest get records.
+    pub annotate_kinds: AnnotateKinds,
+    /// Where named Secrets are read.
+    pub secret_namespaces: SecretScope,
+    /// How often discovery is asked again while a named kind is not served.
+    pub rediscover_period: Duration,
+    /// The kinds of the spec-hash flow to watch, by name (`Deployment`), each once; empty:
+    /// every kind tfdrift fingerprints.
     pub kinds: Vec<&'static str>,
     /// Objects reconciled at once, per kind.
     pub concurrency: u16,

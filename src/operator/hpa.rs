@@ -73,13 +73,20 @@ impl Scalers {
 /// kind's controller, which then re-decides the object.
 pub type Triggers = HashMap<&'static str, mpsc::UnboundedSender<(String, String)>>;
 
+/// Who hears of a target whose HPA came, went or changed: the spec-hash flow's controllers,
+/// and those of named objects.
+pub struct Listeners {
+    pub spec_hash: Triggers,
+    pub named: Option<Arc<crate::operator::intents::Intents>>,
+}
+
 /// Watches HPAs until `shutdown`, keeping `scalers` current and re-triggering every object
 /// whose HPA came, went or changed target. `synced` is told after the first list.
 pub async fn run(
     client: Client,
     namespace: Option<String>,
     scalers: Arc<Scalers>,
-    triggers: Triggers,
+    listeners: Listeners,
     readiness: Readiness,
     synced: mpsc::UnboundedSender<&'static str>,
     shutdown: CancellationToken,
@@ -96,9 +103,12 @@ pub async fn run(
         if let Some(tx) = SCALABLE
             .iter()
             .find(|k| **k == t.kind)
-            .and_then(|k| triggers.get(k))
+            .and_then(|k| listeners.spec_hash.get(k))
         {
             let _ = tx.send((t.namespace.clone(), t.name.clone()));
+        }
+        if let Some(named) = &listeners.named {
+            named.trigger(t);
         }
     };
     loop {

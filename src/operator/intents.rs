@@ -5,20 +5,111 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::watch;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
 use crate::core::object::ObjectId;
-use crate::intent::terraform;
 pub use crate::intent::terraform::backend::StateId;
+use crate::intent::terraform::compact::Compact;
+use crate::intent::terraform::judge;
 
-/// What an object is judged by when a state names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an object is judged by when a state names it: the instances of that state that name
+/// it — the one that makes the object first (a typed resource, a manifest), then patch-style
+/// ones (`kubernetes_labels`, …) in state order — each with what it is judged with.
+#[derive(Debug, Clone)]
 pub struct StateIntent {
     pub state: Arc<StateId>,
-    pub address: Box<str>,
-    pub uid: Option<Box<str>>,
-    pub intent: terraform::Intent,
+    pub claims: Box<[Claim]>,
+    /// A digest of the claims: equal as long as what the object is judged by is unchanged, so
+    /// that reading a state again re-judges only the objects whose intent changed.
+    pub digest: [u8; 16],
+}
+
+/// One instance naming an object.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub instance: Compact,
+    pub context: judge::Context,
+}
+
+impl StateIntent {
+    pub fn new(state: Arc<StateId>, mut claims: Vec<Claim>) -> StateIntent {
+        // The instance that makes the object first; the rest keep their state order.
+        claims.sort_by_key(|c| !c.instance.creates());
+        let mut hasher = Sha256::new();
+        hasher.update(state.to_string().as_bytes());
+        for claim in &claims {
+            claim.instance.digest(&mut hasher);
+            hasher.update(format!("{:?}", claim.context).as_bytes());
+        }
+        let full = hasher.finalize();
+        let mut digest = [0; 16];
+        digest.copy_from_slice(&full[..16]);
+        StateIntent {
+            state,
+            claims: claims.into_boxed_slice(),
+            digest,
+        }
+    }
+
+    /// The address the object goes by: its first claim's.
+    pub fn address(&self) -> &str {
+        self.claims.first().map_or("", |c| &c.instance.address)
+    }
+
+    /// Every address naming the object, `, `-separated.
+    pub fn addresses(&self) -> String {
+        let all: Vec<&str> = self.claims.iter().map(|c| &*c.instance.address).collect();
+        all.join(", ")
+    }
+
+    /// The uid Terraform saw, where the instance that makes the object keeps one.
+    pub fn uid(&self) -> Option<&str> {
+        self.claims
+            .iter()
+            .find(|c| c.instance.creates())
+            .and_then(|c| c.instance.uid.as_deref())
+    }
+
+    /// The API version the object is read in: its first claim's.
+    pub fn api_version(&self) -> &str {
+        self.claims.first().map_or("", |c| &c.instance.api_version)
+    }
+}
+
+impl PartialEq for StateIntent {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state && self.digest == other.digest
+    }
+}
+
+impl Eq for StateIntent {}
+
+/// A kind as the states name it: API version and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NamedKind {
+    pub api_version: String,
+    pub kind: String,
+}
+
+impl NamedKind {
+    pub fn of(intent: &StateIntent, id: &ObjectId) -> NamedKind {
+        NamedKind {
+            api_version: intent.api_version().to_owned(),
+            kind: id.kind.clone(),
+        }
+    }
+
+    pub fn group(&self) -> &str {
+        crate::core::kind::split_api_version(&self.api_version).0
+    }
+}
+
+impl std::fmt::Display for NamedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.api_version, self.kind)
+    }
 }
 
 /// The states naming one object, in [`StateId`] order; it is judged against the first.
@@ -93,11 +184,19 @@ pub struct Intents {
     /// The controllers' caches, per kind, once synced: what a state names but a synced
     /// cache lacks is missing. (Asked, not copied: a set of every object of the cluster
     /// would cost more than the rest of the state watch.)
-    caches: RwLock<HashMap<String, Present>>,
+    caches: RwLock<HashMap<(NamedKind, Option<String>), Present>>,
     pub(crate) presence_changed: tokio::sync::Notify,
+    /// Told when the objects states name, or their intent, changed: the kinds to watch may
+    /// have too.
+    pub(crate) named_changed: tokio::sync::Notify,
     /// States that exist but cannot be read now: their objects keep their last verdict.
     pub(crate) unreadable: RwLock<HashSet<StateId>>,
+    /// The controllers of named objects, per group and kind: told of an object to decide again.
+    triggers: RwLock<HashMap<(String, String), Vec<Trigger>>>,
 }
+
+/// Where a controller of named objects hears of an object to decide again.
+type Trigger = mpsc::UnboundedSender<ObjectId>;
 
 /// Whether a controller's cache holds the object (namespace, name).
 pub type Present = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
@@ -110,7 +209,9 @@ impl Default for Intents {
             locked: RwLock::default(),
             caches: RwLock::default(),
             presence_changed: tokio::sync::Notify::new(),
+            named_changed: tokio::sync::Notify::new(),
             unreadable: RwLock::default(),
+            triggers: RwLock::default(),
         }
     }
 }
@@ -153,6 +254,30 @@ impl Intents {
         read(&self.locked).contains(state)
     }
 
+    /// A controller of named objects of `group` `kind` starts: it is told of objects to decide
+    /// again on `tx` until it drops the receiver.
+    pub fn register(&self, group: &str, kind: &str, tx: mpsc::UnboundedSender<ObjectId>) {
+        write(&self.triggers)
+            .entry((group.to_owned(), kind.to_owned()))
+            .or_default()
+            .push(tx);
+    }
+
+    /// Tells the controllers of `key`'s kind to decide it again: its intent changed, its
+    /// state was unlocked, an HPA started or stopped scaling it.
+    pub fn trigger(&self, key: &ObjectId) {
+        let of_kind = (key.group.clone(), key.kind.clone());
+        let mut stopped = false;
+        if let Some(txs) = read(&self.triggers).get(&of_kind) {
+            for tx in txs {
+                stopped |= tx.send(key.clone()).is_err();
+            }
+        }
+        if stopped && let Some(txs) = write(&self.triggers).get_mut(&of_kind) {
+            txs.retain(|tx| !tx.is_closed());
+        }
+    }
+
     /// A controller's cache gained or lost `key`.
     pub fn object_seen(&self, key: &ObjectId) {
         if self.names(key) {
@@ -160,15 +285,35 @@ impl Intents {
         }
     }
 
-    /// A controller's cache of `kind` has synced: from now on its absent objects are
-    /// missing, `present` says which it holds.
-    pub fn kind_synced(&self, kind: &str, present: Present) {
-        let first = write(&self.caches)
-            .insert(kind.to_owned(), present)
-            .is_none();
+    /// A controller's cache of `kind` (in `namespace`, `None`: all) has synced: from now on
+    /// its absent objects are missing, `present` says which it holds.
+    pub fn kind_synced(&self, kind: &NamedKind, namespace: Option<&str>, present: Present) {
+        let key = (kind.clone(), namespace.map(str::to_owned));
+        let first = write(&self.caches).insert(key, present).is_none();
         if first {
             self.presence_changed.notify_one();
         }
+    }
+
+    /// `kind` is no longer watched (in `namespace`): its objects there are not missing,
+    /// whatever they are.
+    pub fn kind_unwatched(&self, kind: &NamedKind, namespace: Option<&str>) {
+        let key = (kind.clone(), namespace.map(str::to_owned));
+        if write(&self.caches).remove(&key).is_some() {
+            self.presence_changed.notify_one();
+        }
+    }
+
+    /// Every object the states name, by the kind it is read as.
+    pub fn by_kind(&self) -> HashMap<NamedKind, Vec<(ObjectId, Arc<StateIntent>)>> {
+        let mut out: HashMap<NamedKind, Vec<(ObjectId, Arc<StateIntent>)>> = HashMap::new();
+        for (id, claims) in read(&self.by_object).iter() {
+            let first = claims.first();
+            out.entry(NamedKind::of(first, id))
+                .or_default()
+                .push((id.clone(), first.clone()));
+        }
+        out
     }
 
     /// The objects states name that the cluster lacks (of kinds whose caches synced).
@@ -176,9 +321,11 @@ impl Intents {
         let caches = read(&self.caches);
         read(&self.by_object)
             .iter()
-            .filter(|(k, _)| {
+            .filter(|(k, v)| {
+                let kind = NamedKind::of(v.first(), k);
                 caches
-                    .get(&k.kind)
+                    .get(&(kind.clone(), Some(k.namespace.clone())))
+                    .or_else(|| caches.get(&(kind, None)))
                     .is_some_and(|present| !present(&k.namespace, &k.name))
             })
             .map(|(k, v)| (k.clone(), v.first().clone()))
@@ -242,11 +389,14 @@ impl Intents {
             }
         }
         drop(map);
+        if !changed.is_empty() {
+            self.named_changed.notify_one();
+        }
         for (key, claims) in contested {
             let states: Vec<String> = claims
                 .all()
                 .iter()
-                .map(|c| format!("{} ({})", c.state, c.address))
+                .map(|c| format!("{} ({})", c.state, c.address()))
                 .collect();
             warn!(
                 object = %key,
@@ -281,22 +431,31 @@ pub(crate) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 mod tests {
     use super::*;
 
-    fn claim(workspace: &str, hash: &str) -> Arc<StateIntent> {
-        Arc::new(StateIntent {
-            state: Arc::new(StateId {
-                namespace: "infra".into(),
-                workspace: workspace.into(),
-                suffix: "app".into(),
-            }),
-            address: format!("kubernetes_deployment_v1.{workspace}").into(),
+    /// A claim of `workspace`'s state on a ConfigMap, its data `value`.
+    fn claim(workspace: &str, value: &str) -> Arc<StateIntent> {
+        let instance = crate::intent::terraform::Instance {
+            address: format!("kubernetes_deployment_v1.{workspace}"),
+            resource_type: "kubernetes_manifest".into(),
+            id: ObjectId::new("ConfigMap", "default", "web"),
+            api_version: "v1".into(),
             uid: None,
-            intent: terraform::Intent {
-                hash: hash.into(),
-                scaled_hash: None,
-                record: None,
-                ignore: None,
+            object: serde_json::json!({"data": {"a": value}}),
+            source: crate::intent::terraform::Source::Manifest {
+                computed: Vec::new(),
             },
-        })
+        };
+        let state = Arc::new(StateId {
+            namespace: "infra".into(),
+            workspace: workspace.into(),
+            suffix: "app".into(),
+        });
+        Arc::new(StateIntent::new(
+            state,
+            vec![Claim {
+                instance: Compact::new(&instance).unwrap(),
+                context: judge::Context::default(),
+            }],
+        ))
     }
 
     /// Two states naming one object: judged against the first in state order, whichever
@@ -311,14 +470,14 @@ mod tests {
                 intents.replace(&c.state, HashMap::from([(web.clone(), c.clone())]));
             }
             assert_eq!(
-                intents.get(&web).unwrap().address.as_ref(),
+                intents.get(&web).unwrap().address(),
                 "kubernetes_deployment_v1.a"
             );
             assert_eq!(intents.counts().len(), 2, "each state counts what it names");
             let changed = intents.replace(&a.state, HashMap::new());
             assert_eq!(changed, std::slice::from_ref(&web));
             assert_eq!(
-                intents.get(&web).unwrap().address.as_ref(),
+                intents.get(&web).unwrap().address(),
                 "kubernetes_deployment_v1.b"
             );
             assert!(!intents.names_any(&a.state) && intents.names_any(&b.state));

@@ -1,6 +1,7 @@
 //! The operator's Prometheus metrics (prefix `tfdrift_`). Labels come from bounded sets
-//! (kind, result, verb); the one per-object series, `resource_drifted`, exists only while
-//! its object is drifted.
+//! (the group and kind of what states name or the operator fingerprints, result, verb); the
+//! per-object series, `resource_drifted` and `resource_missing`, exist only while their object
+//! is drifted or missing.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -22,6 +23,7 @@ pub struct Metrics {
     pub terraform_state_drifted: IntGaugeVec,
     pub terraform_state_missing: IntGaugeVec,
     pub terraform_state_errors_total: IntCounterVec,
+    pub terraform_state_not_judged: IntGaugeVec,
     pub resource_missing: IntGaugeVec,
 }
 
@@ -42,37 +44,40 @@ impl Metrics {
             };
         let resources_watched = gauge(
             "resources_watched",
-            "Opted-in objects in the cache",
-            &["kind"],
+            "Objects judged, by intent source: opted in by label (spec-hash), or named by a Terraform state (terraform-state)",
+            &["group", "kind", "source"],
         )?;
         let resources_drifted = gauge(
             "resources_drifted",
-            "Opted-in objects currently drifted",
-            &["kind"],
+            "Objects currently drifted",
+            &["group", "kind"],
         )?;
         let resource_drifted = gauge(
             "resource_drifted",
             "1 for each object currently drifted (no series otherwise)",
-            &["kind", "namespace", "name"],
+            &["group", "kind", "namespace", "name"],
         )?;
-        let drift_detected_total =
-            counter("drift_detected_total", "Transitions into drift", &["kind"])?;
+        let drift_detected_total = counter(
+            "drift_detected_total",
+            "Transitions into drift",
+            &["group", "kind"],
+        )?;
         let reconcile_total = counter(
             "reconcile_total",
             "Reconciles by outcome: in_sync, drifted, baseline_missing, invalid_baseline, error",
-            &["kind", "result"],
+            &["group", "kind", "result"],
         )?;
         let api_errors_total = counter(
             "api_errors_total",
             "Failed Kubernetes API calls",
-            &["kind", "verb"],
+            &["group", "kind", "verb"],
         )?;
         let reconcile_duration_seconds = HistogramVec::new(
             HistogramOpts::new("reconcile_duration_seconds", "Time spent in one reconcile")
                 .buckets(vec![
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
                 ]),
-            &["kind"],
+            &["group", "kind"],
         )?;
         registry.register(Box::new(reconcile_duration_seconds.clone()))?;
         let leader = IntGauge::new(
@@ -109,15 +114,21 @@ impl Metrics {
         let resource_missing = gauge(
             "resource_missing",
             "1 for each object a Terraform state names that the cluster lacks (no series otherwise)",
-            &["kind", "namespace", "name", "address"],
+            &["group", "kind", "namespace", "name", "address"],
         )?;
         let terraform_state_errors_total = counter(
             "terraform_state_errors_total",
             "Terraform states that could not be read (their objects keep their last verdict)",
             &["namespace", "workspace", "suffix", "reason"],
         )?;
+        let terraform_state_not_judged = gauge(
+            "terraform_state_not_judged",
+            "Instances of a Terraform state the operator does not judge, by reason: unsupported (a type tfdrift does not read), not_judged (tainted, deposed, a Helm release), invalid, not_served (the cluster does not serve the kind), forbidden (the operator may not read it), not_watched (outside --namespace or --secret-namespaces, or cluster-scoped under --namespace)",
+            &["namespace", "workspace", "suffix", "reason"],
+        )?;
         Ok(Metrics {
             registry,
+            terraform_state_not_judged,
             resources_watched,
             resources_drifted,
             resource_drifted,

@@ -1,5 +1,7 @@
-//! The operator runtime: one controller per kind over a label-selected watch, the HPA
-//! index, reconcile, events, metrics, leader election and the HTTP probes.
+//! The operator runtime: the spec-hash flow (one controller per fingerprinted kind over a
+//! label-selected watch), the Terraform state watch and the controllers of the objects states
+//! name (one per kind they name), the HPA index, events, metrics, leader election and the HTTP
+//! probes.
 
 pub mod config;
 pub(crate) mod controller;
@@ -7,8 +9,10 @@ pub(crate) mod events;
 pub(crate) mod hpa;
 pub(crate) mod http;
 pub(crate) mod intents;
+pub mod kinds;
 pub(crate) mod leader;
 pub(crate) mod metrics;
+pub(crate) mod named;
 pub(crate) mod plan;
 pub(crate) mod reconcile;
 pub mod run;

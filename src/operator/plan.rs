@@ -8,7 +8,6 @@ use crate::core::contract::{self, EventType};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::verdict::{self, Verdict};
 use crate::operator::summary::Cached;
-use crate::operator::tfstate::StateIntent;
 
 /// What the context says when a plan is made.
 #[derive(Debug, Clone, Copy)]
@@ -21,11 +20,9 @@ pub(crate) struct Situation<'a> {
     pub scaled_by: Option<&'a str>,
     /// The verdict this process last reported for the object.
     pub previous: Option<&'a Verdict>,
-    /// What a Terraform state says of the object, if one names it (it wins over a
-    /// spec-hash).
-    pub state: Option<&'a StateIntent>,
-    /// That state's lock is held: Terraform is changing things.
-    pub state_locked: bool,
+    /// A Terraform state names the object: it is judged against the state, by the
+    /// controller of named objects, not by its spec-hash (the state is Terraform's own record).
+    pub named: bool,
     /// The object's `terraform-workspace` annotation names a state that exists but cannot
     /// be read now: what it had stays.
     pub state_unreadable: bool,
@@ -87,12 +84,15 @@ pub(crate) fn plan<K: Fingerprint>(
     if !situation.leader || !situation.hpas_listed {
         return Ok(Step::Wait);
     }
-    let annotations = obj.annotations();
-    if !obj.opted_in && situation.state.is_none() && situation.state_unreadable {
+    if situation.named {
         return Ok(Step::Wait);
     }
-    if !obj.opted_in && situation.state.is_none() {
-        // Left a state (or never in one) and not labelled: nothing of ours stays on it.
+    let annotations = obj.annotations();
+    if !obj.opted_in && situation.state_unreadable {
+        return Ok(Step::Wait);
+    }
+    if !obj.opted_in {
+        // Not labelled (and no state names it): nothing of ours stays on it.
         let patch = verdict::cleanup_patch(&annotations);
         return Ok(if patch.is_empty() {
             Step::Wait
@@ -100,67 +100,23 @@ pub(crate) fn plan<K: Fingerprint>(
             Step::CleanUp(patch)
         });
     }
-    if obj.outdated(situation.state.map(|s| &s.intent.ignore)) {
-        // Cached before a state named it (by identity only), or hashed under other
-        // ignore rules than it is judged under now: the controller fetches it, and its
-        // arrival in the cache decides.
-        return Ok(Step::Wait);
-    }
     let scaled = situation.scaled_by.is_some();
     let view = obj.view(scaled).map_err(str::to_owned)?;
     let live = view.hash.as_str();
-    let (verdict, recreated) = match situation.state {
-        Some(state) => {
-            let intended = match (&state.intent.scaled_hash, scaled) {
-                (Some(h), true) => h.as_str(),
-                _ => state.intent.hash.as_str(),
-            };
-            let recreated = match (&state.uid, obj.metadata.uid.as_deref()) {
-                (Some(theirs), Some(ours)) if **theirs != *ours => Some((ours, &**theirs)),
-                _ => None,
-            };
-            let verdict = if recreated.is_some() {
-                Verdict::Drifted
-            } else {
-                verdict::decide(Some(intended), live, false)
-            };
-            (verdict, recreated)
-        }
-        None => (
-            verdict::decide(
-                annotations.get(contract::SPEC_HASH).map(String::as_str),
-                live,
-                view.record_agrees,
-            ),
-            None,
-        ),
-    };
-    // While Terraform holds the lock, live objects and state change apart: no new drift
-    // until it is released (its release re-decides every object of the state).
-    let was_drifted = situation.previous == Some(&Verdict::Drifted)
-        || annotations.get(contract::DRIFTED).map(String::as_str) == Some("true");
-    if situation.state_locked && verdict == Verdict::Drifted && !was_drifted {
-        return Ok(Step::Wait);
-    }
+    let verdict = verdict::decide(
+        annotations.get(contract::SPEC_HASH).map(String::as_str),
+        live,
+        view.record_agrees,
+    );
     let mut patch = verdict::annotation_patch(&annotations, &verdict, live, now_rfc3339);
-    let source = situation.state.map(|s| {
-        [
-            (contract::INTENT_SOURCE, "terraform-state".to_owned()),
-            (contract::TERRAFORM_ADDRESS, s.address.to_string()),
-            (contract::TERRAFORM_WORKSPACE, s.state.to_string()),
-        ]
-    });
+    // Judged by its label again after a state named it: what said so goes.
     for key in [
         contract::INTENT_SOURCE,
         contract::TERRAFORM_ADDRESS,
         contract::TERRAFORM_WORKSPACE,
     ] {
-        let want = source
-            .as_ref()
-            .and_then(|s| s.iter().find(|(k, _)| *k == key))
-            .map(|(_, v)| v.clone());
-        if annotations.get(key) != want.as_ref() {
-            patch.insert(key, want);
+        if annotations.contains_key(key) {
+            patch.insert(key, None);
         }
     }
     let ignored = ignored_list(obj.ignored.as_deref(), scaled);
@@ -181,9 +137,7 @@ pub(crate) fn plan<K: Fingerprint>(
         }
         patch.insert(contract::IGNORE_INVALID, invalid);
     }
-    // A baseline record is the spec-hash's companion; state carries its own.
     if verdict == Verdict::InSync
-        && situation.state.is_none()
         && let Some(record) = &obj.pending_record
     {
         patch.insert(contract::BASELINE, Some(record.to_string()));
@@ -196,20 +150,6 @@ pub(crate) fn plan<K: Fingerprint>(
         situation.previous,
         annotations.get(contract::DRIFTED).map(String::as_str),
     ) {
-        let note = match (situation.state, recreated) {
-            (Some(s), Some((ours, theirs))) => format!(
-                "recreated outside Terraform ({}): uid {ours}, Terraform state has {theirs}",
-                s.address
-            ),
-            (Some(s), None) if verdict == Verdict::Drifted => {
-                format!(
-                    "live state no longer matches Terraform state ({})",
-                    s.address
-                )
-            }
-            (Some(s), None) => format!("live state matches Terraform state ({}) again", s.address),
-            (None, _) => note,
-        };
         events.push(PlannedEvent {
             reason,
             type_,
@@ -220,7 +160,7 @@ pub(crate) fn plan<K: Fingerprint>(
         verdict,
         live_hash: live.to_owned(),
         patch,
-        explain: explain && recreated.is_none(),
+        explain,
         events,
         ignored_changed,
     }))
@@ -240,9 +180,8 @@ fn ignored_list(rules: Option<&str>, scaled: bool) -> Option<String> {
 mod tests {
     use super::*;
     use crate::core::contract::reason;
-    use crate::operator::summary::{Options, RulesFrom};
+    use crate::operator::summary::Options;
     use k8s_openapi::api::apps::v1::Deployment;
-    use std::sync::Arc;
 
     const OTHER: &str = "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const NOW: &str = "2026-11-25T00:00:00Z";
@@ -273,8 +212,7 @@ mod tests {
         hpas_listed: true,
         scaled_by: None,
         previous: None,
-        state: None,
-        state_locked: false,
+        named: false,
         state_unreadable: false,
     };
 
@@ -508,178 +446,46 @@ mod tests {
         assert_eq!(p.patch[contract::IGNORED].as_deref(), Some("replicas"));
     }
 
-    fn state_intent(hash: &str, uid: Option<&str>) -> StateIntent {
-        StateIntent {
-            state: Arc::new(crate::operator::tfstate::StateId {
-                namespace: "infra".into(),
-                workspace: "default".into(),
-                suffix: "app".into(),
-            }),
-            address: r#"module.app.kubernetes_deployment_v1.web["blue"]"#.into(),
-            uid: uid.map(Into::into),
-            intent: crate::intent::terraform::Intent {
-                hash: hash.to_owned(),
-                scaled_hash: None,
-                record: None,
-                ignore: None,
-            },
-        }
+    /// An object a state names is decided by the controller of named objects, whatever
+    /// its label and spec-hash say.
+    #[test]
+    fn an_object_a_state_names_is_not_decided_by_its_label() {
+        let obj = cached(&[(contract::SPEC_HASH, OTHER)]);
+        let named = Situation {
+            named: true,
+            ..LEADER
+        };
+        assert_eq!(plan(&obj, &named, || NOW.to_owned()).unwrap(), Step::Wait);
     }
 
-    /// An object without the label, named in a state.
-    /// An unlabelled object as cached while a state names it (with no ignore annotation).
-    fn unlabelled(annotations: &[(&str, &str)]) -> Cached<Deployment> {
-        unlabelled_under(
-            annotations,
-            Arc::new(|_: &str, _: &str| Some(RulesFrom::State(None))),
-        )
+    /// Judged by its label again after a state stopped naming it: the state's annotations go.
+    #[test]
+    fn an_object_a_state_no_longer_names_loses_the_states_annotations() {
+        let live = live_hash();
+        let obj = cached(&[
+            (contract::SPEC_HASH, live.as_str()),
+            (contract::INTENT_SOURCE, "terraform-state"),
+            (contract::TERRAFORM_ADDRESS, "kubernetes_deployment_v1.web"),
+        ]);
+        let p = plan_of(&obj, &LEADER).unwrap();
+        assert_eq!(p.patch[contract::INTENT_SOURCE], None);
+        assert_eq!(p.patch[contract::TERRAFORM_ADDRESS], None);
+        assert_eq!(p.verdict, Verdict::InSync);
     }
 
-    /// An unlabelled object as cached with `--terraform-state-namespace`, `named_by` saying
-    /// which state names it.
-    fn unlabelled_under(
-        annotations: &[(&str, &str)],
-        named_by: crate::operator::summary::NamedBy,
-    ) -> Cached<Deployment> {
-        let mut d = deployment(annotations);
+    #[test]
+    fn an_unlabelled_object_loses_the_operators_annotations() {
+        let mut d = deployment(&[(contract::DRIFTED, "false"), ("unrelated", "kept")]);
         d.metadata
             .labels
             .as_mut()
             .unwrap()
             .remove(contract::ENABLED_LABEL);
-        Cached::new(
-            d,
-            &Options {
-                named_by: Some(named_by),
-                ..Options::default()
-            },
-        )
-    }
-
-    #[test]
-    fn a_state_names_an_unlabelled_object_and_wins_over_its_spec_hash() {
-        let live = live_hash();
-        let state = state_intent(&live, None);
-        // The spec-hash says drift; the state says in sync, and the state wins.
-        let obj = unlabelled(&[(contract::SPEC_HASH, OTHER)]);
-        let p = plan_of(
-            &obj,
-            &Situation {
-                state: Some(&state),
-                ..LEADER
-            },
-        )
-        .unwrap();
-        assert_eq!(p.verdict, Verdict::InSync);
+        let obj = Cached::new(d, &Options::default());
         assert_eq!(
-            p.patch[contract::TERRAFORM_ADDRESS].as_deref(),
-            Some(r#"module.app.kubernetes_deployment_v1.web["blue"]"#)
+            plan(&obj, &LEADER, || NOW.to_owned()).unwrap(),
+            Step::CleanUp(set(&[(contract::DRIFTED, None)]))
         );
-        assert_eq!(
-            p.patch[contract::TERRAFORM_WORKSPACE].as_deref(),
-            Some("infra/default/app")
-        );
-        assert_eq!(
-            p.patch[contract::INTENT_SOURCE].as_deref(),
-            Some("terraform-state")
-        );
-        assert!(p.events.is_empty());
-    }
-
-    #[test]
-    fn drift_from_state_names_the_address_and_a_new_uid_is_a_recreation() {
-        let state = state_intent(OTHER, None);
-        let obj = unlabelled(&[]);
-        let p = plan_of(
-            &obj,
-            &Situation {
-                state: Some(&state),
-                ..LEADER
-            },
-        )
-        .unwrap();
-        assert_eq!(reasons(&p), [reason::DRIFT_DETECTED]);
-        assert!(
-            p.events[0]
-                .note
-                .contains(r#"(module.app.kubernetes_deployment_v1.web["blue"])"#)
-        );
-        assert!(p.explain);
-
-        let live = live_hash();
-        let state = state_intent(&live, Some("0000-old-uid"));
-        let p = plan_of(
-            &obj,
-            &Situation {
-                state: Some(&state),
-                ..LEADER
-            },
-        )
-        .unwrap();
-        assert_eq!(p.verdict, Verdict::Drifted);
-        assert!(
-            p.events[0].note.starts_with("recreated outside Terraform"),
-            "{:?}",
-            p.events
-        );
-        assert!(!p.explain, "nothing to diff: it is another object");
-    }
-
-    #[test]
-    fn an_object_no_state_names_any_more_loses_the_operators_annotations() {
-        let obj = unlabelled(&[
-            (contract::DRIFTED, "false"),
-            (contract::TERRAFORM_ADDRESS, "kubernetes_deployment_v1.web"),
-            ("unrelated", "kept"),
-        ]);
-        let step = plan(&obj, &LEADER, || NOW.to_owned()).unwrap();
-        assert_eq!(
-            step,
-            Step::CleanUp(set(&[
-                (contract::DRIFTED, None),
-                (contract::TERRAFORM_ADDRESS, None)
-            ]))
-        );
-        assert_eq!(
-            plan(&unlabelled(&[]), &LEADER, || NOW.to_owned()).unwrap(),
-            Step::Wait
-        );
-    }
-
-    #[test]
-    fn no_new_drift_while_terraform_holds_the_lock() {
-        let state = state_intent(OTHER, None);
-        let locked = Situation {
-            state: Some(&state),
-            state_locked: true,
-            ..LEADER
-        };
-        assert_eq!(
-            plan(&unlabelled(&[]), &locked, || NOW.to_owned()).unwrap(),
-            Step::Wait
-        );
-        // In sync is still said, and a drift reported before stays reported.
-        let live = live_hash();
-        let in_sync = state_intent(&live, None);
-        let p = plan_of(
-            &unlabelled(&[]),
-            &Situation {
-                state: Some(&in_sync),
-                ..locked
-            },
-        )
-        .unwrap();
-        assert_eq!(p.verdict, Verdict::InSync);
-        let reported = unlabelled(&[(contract::DRIFTED, "true")]);
-        assert!(plan_of(&reported, &locked).is_some());
-    }
-
-    #[test]
-    fn an_unreadable_state_keeps_what_its_objects_have() {
-        let obj = unlabelled(&[
-            (contract::DRIFTED, "false"),
-            (contract::TERRAFORM_WORKSPACE, "infra/default/app"),
-        ]);
         let unreadable = Situation {
             state_unreadable: true,
             ..LEADER
@@ -688,77 +494,5 @@ mod tests {
             plan(&obj, &unreadable, || NOW.to_owned()).unwrap(),
             Step::Wait
         );
-    }
-
-    /// Cached by identity only (nothing named it then): no hash to judge by. Once a state
-    /// names it, it waits for the full object; if it carries our annotations from an
-    /// earlier state and none names it now, they are still removed.
-    #[test]
-    fn an_object_cached_by_identity_only_waits_for_its_full_summary() {
-        let nobody: crate::operator::summary::NamedBy = Arc::new(|_: &str, _: &str| None);
-        let by_identity =
-            |annotations: &[(&str, &str)]| unlabelled_under(annotations, nobody.clone());
-        let obj = by_identity(&[]);
-        assert!(obj.identity_only && obj.live.is_err());
-        let live = live_hash();
-        let state = state_intent(&live, None);
-        let named = Situation {
-            state: Some(&state),
-            ..LEADER
-        };
-        assert_eq!(plan(&obj, &named, || NOW.to_owned()).unwrap(), Step::Wait);
-        let left = by_identity(&[(contract::TERRAFORM_ADDRESS, "kubernetes_deployment_v1.web")]);
-        assert_eq!(
-            plan(&left, &LEADER, || NOW.to_owned()).unwrap(),
-            Step::CleanUp(set(&[(contract::TERRAFORM_ADDRESS, None)]))
-        );
-        // A labelled object is always summarised in full.
-        let labelled = Cached::new(
-            deployment(&[]),
-            &Options {
-                named_by: Some(nobody),
-                ..Options::default()
-            },
-        );
-        assert!(!labelled.identity_only && labelled.live.is_ok());
-    }
-
-    /// The live side is hashed under the state's ignore annotation (what HCL says), like
-    /// the intent: a summary made under other rules waits for the object to be fetched
-    /// again, in both directions.
-    #[test]
-    fn a_summary_hashed_under_other_rules_than_the_states_waits() {
-        let live = live_hash();
-        let mut state = state_intent(&live, None);
-        fn named(s: &StateIntent) -> Situation<'_> {
-            Situation {
-                state: Some(s),
-                ..LEADER
-            }
-        }
-        // Hashed under no annotation; the state now says `replicas`.
-        state.intent.ignore = Some("replicas".into());
-        let obj = unlabelled(&[]);
-        assert_eq!(
-            plan(&obj, &named(&state), || NOW.to_owned()).unwrap(),
-            Step::Wait
-        );
-        // Hashed under the state's `replicas`; matching now.
-        let under_state = Cached::<Deployment>::new(
-            deployment(&[]),
-            &Options {
-                named_by: Some(Arc::new(|_: &str, _: &str| {
-                    Some(RulesFrom::State(Some("replicas".into())))
-                })),
-                ..Options::default()
-            },
-        );
-        assert!(plan_of(&under_state, &named(&state)).is_some());
-        // The labelled object left the state: judged by its spec-hash, under its own rules.
-        assert_eq!(
-            plan(&under_state, &LEADER, || NOW.to_owned()).unwrap(),
-            Step::Wait
-        );
-        assert!(plan_of(&cached(&[(contract::SPEC_HASH, live.as_str())]), &LEADER).is_some());
     }
 }

@@ -26,8 +26,8 @@ use crate::core::verdict::Verdict;
 use crate::operator::hpa::Scalers;
 use crate::operator::metrics::Metrics;
 use crate::operator::plan::{self, PlannedEvent, Situation, Step};
-use crate::operator::summary::{Cached, RulesFrom};
-use crate::operator::tfstate::{Intents, StateId, StateIntent};
+use crate::operator::summary::Cached;
+use crate::operator::tfstate::{Intents, StateId};
 
 /// First retry delay after a transient error; doubles per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -39,6 +39,8 @@ const TOMBSTONE_TIMEOUTS: u32 = 10;
 pub enum Error {
     #[error("cannot fingerprint {object}: {reason}")]
     Fingerprint { object: String, reason: String },
+    #[error("cannot judge {object}: {reason}")]
+    Judge { object: String, reason: String },
     #[error("{verb} {object} failed")]
     Api {
         verb: &'static str,
@@ -52,6 +54,8 @@ pub enum Error {
         object: String,
         timeout: Duration,
     },
+    #[error(transparent)]
+    Record(#[from] crate::operator::named::records::RecordError),
 }
 
 impl Error {
@@ -59,14 +63,16 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Fingerprint { .. } => "FingerprintFailed",
+            Error::Judge { .. } => "JudgeFailed",
             Error::Api { .. } => "ApiError",
             Error::Timeout { .. } => "ApiTimeout",
+            Error::Record(_) => "RecordFailed",
         }
     }
 
     /// A permanent problem waits for the object to change; retrying sooner cannot help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Error::Fingerprint { .. })
+        matches!(self, Error::Fingerprint { .. } | Error::Judge { .. })
     }
 }
 
@@ -96,10 +102,14 @@ pub struct Context {
     pub scalers: Option<Arc<Scalers>>,
     /// What Terraform states name, with `--terraform-state-namespace`.
     pub intents: Option<Arc<Intents>>,
+    /// The verdicts of named objects of kinds without annotations.
+    pub records: Option<Arc<crate::operator::named::records::Records>>,
+    /// Objects reconciled at once, per controller.
+    pub concurrency: u16,
     /// The verdict last reported per object: events fire on its transitions.
     verdicts: Mutex<HashMap<ObjectId, Reported>>,
     /// Consecutive transient failures per object, for exponential backoff.
-    failures: Mutex<HashMap<ObjectId, u32>>,
+    pub(crate) failures: Mutex<HashMap<ObjectId, u32>>,
     /// Objects forgotten (deleted or opted out), with the epoch and time they left: a
     /// reconcile that started before cannot bring their series back.
     forgotten: Mutex<Forgotten>,
@@ -126,8 +136,10 @@ pub struct Settings {
     pub api_timeout: Duration,
     pub record_baseline: bool,
     pub ignore: ignore::Defaults,
-    /// Take intent from Terraform states too (`--terraform-state-namespace`).
-    pub terraform_state: bool,
+    /// Take intent from Terraform states too (`--terraform-state-namespace`), keeping the
+    /// verdict records of kinds without annotations in this namespace.
+    pub terraform_state: Option<String>,
+    pub concurrency: u16,
 }
 
 impl Context {
@@ -139,6 +151,12 @@ impl Context {
         readiness: crate::operator::http::Readiness,
         settings: Settings,
     ) -> Self {
+        let records = settings.terraform_state.clone().map(|namespace| {
+            Arc::new(crate::operator::named::records::Records::new(
+                client.clone(),
+                namespace,
+            ))
+        });
         Context {
             client,
             metrics,
@@ -160,7 +178,10 @@ impl Context {
                 .then(|| Arc::new(Scalers::default())),
             intents: settings
                 .terraform_state
+                .is_some()
                 .then(|| Arc::new(Intents::default())),
+            records,
+            concurrency: settings.concurrency,
             verdicts: Mutex::default(),
             failures: Mutex::default(),
             forgotten: Mutex::default(),
@@ -186,14 +207,6 @@ impl Context {
             record_baselines: self.record_baseline,
             defaults: self.defaults(kind),
             hpa_aware: self.scalers.is_some(),
-            named_by: self.intents.clone().map(|intents| {
-                let kind = kind.to_owned();
-                Arc::new(move |namespace: &str, name: &str| {
-                    intents
-                        .get(&ObjectId::new(&kind, namespace, name))
-                        .map(|s| RulesFrom::State(s.intent.ignore.clone()))
-                }) as crate::operator::summary::NamedBy
-            }),
         }
     }
 
@@ -235,11 +248,11 @@ impl Context {
             self.recount_state_drift(Some(&now));
         }
         let was_drifted = previous.as_ref().map(|r| &r.verdict) == Some(&Verdict::Drifted);
-        let labels = [key.kind.as_str(), key.namespace.as_str(), key.name.as_str()];
+        let labels = [key.group.as_str(), &key.kind, &key.namespace, &key.name];
         if drifted && !was_drifted {
             self.metrics
                 .resources_drifted
-                .with_label_values(&[key.kind.as_str()])
+                .with_label_values(&[key.group.as_str(), &key.kind])
                 .inc();
             self.metrics
                 .resource_drifted
@@ -248,7 +261,7 @@ impl Context {
         } else if !drifted && was_drifted {
             self.metrics
                 .resources_drifted
-                .with_label_values(&[key.kind.as_str()])
+                .with_label_values(&[key.group.as_str(), &key.kind])
                 .dec();
             let _ = self.metrics.resource_drifted.remove_label_values(&labels);
         }
@@ -274,9 +287,10 @@ impl Context {
         if previous.map(|r| r.verdict) == Some(Verdict::Drifted) {
             self.metrics
                 .resources_drifted
-                .with_label_values(&[key.kind.as_str()])
+                .with_label_values(&[key.group.as_str(), &key.kind])
                 .dec();
             let _ = self.metrics.resource_drifted.remove_label_values(&[
+                key.group.as_str(),
                 key.kind.as_str(),
                 key.namespace.as_str(),
                 key.name.as_str(),
@@ -316,10 +330,10 @@ impl Context {
         lock(&self.forgotten).at.contains_key(key)
     }
 
-    pub fn api_error(&self, kind: &str, verb: &str) {
+    pub fn api_error(&self, key: &ObjectId, verb: &str) {
         self.metrics
             .api_errors_total
-            .with_label_values(&[kind, verb])
+            .with_label_values(&[key.group.as_str(), &key.kind, verb])
             .inc();
     }
 
@@ -342,6 +356,24 @@ impl Context {
         Ok(self.call(key, "patch", call).await?.is_some())
     }
 
+    /// [`Context::patch_annotations`] for an object of any kind, through `api` (the
+    /// object's namespace's, or the cluster's for a cluster-scoped kind).
+    pub async fn patch_annotations_of(
+        &self,
+        api: Api<kube::api::DynamicObject>,
+        key: &ObjectId,
+        patch: &BTreeMap<&'static str, Option<String>>,
+    ) -> Result<bool, Error> {
+        let body = json!({ "metadata": { "annotations": patch } });
+        let params = PatchParams {
+            field_manager: Some(contract::FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let patch = Patch::Merge(&body);
+        let call = api.patch_metadata(&key.name, &params, &patch);
+        Ok(self.call(key, "patch", call).await?.is_some())
+    }
+
     /// Runs one API call about `key` under the API timeout; a failure is counted and named.
     /// A 404 is `Ok(None)`: the object is gone, which is not an error.
     pub async fn call<T>(
@@ -354,7 +386,7 @@ impl Context {
             Ok(Ok(value)) => Ok(Some(value)),
             Ok(Err(kube::Error::Api(s))) if s.code == 404 => Ok(None),
             Ok(Err(source)) => {
-                self.api_error(&key.kind, verb);
+                self.api_error(key, verb);
                 Err(Error::Api {
                     verb,
                     object: key.to_string(),
@@ -362,7 +394,7 @@ impl Context {
                 })
             }
             Err(_) => {
-                self.api_error(&key.kind, verb);
+                self.api_error(key, verb);
                 Err(Error::Timeout {
                     verb,
                     object: key.to_string(),
@@ -379,7 +411,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Now in RFC 3339 UTC, truncated to the second (never rounded into the future).
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let now = jiff::Timestamp::now();
     jiff::Timestamp::from_second(now.as_second())
         .unwrap_or(now)
@@ -395,7 +427,7 @@ pub async fn reconcile<K: Fingerprint>(
     let _timer = ctx
         .metrics
         .reconcile_duration_seconds
-        .with_label_values(&[key.kind.as_str()])
+        .with_label_values(&[key.group.as_str(), &key.kind])
         .start_timer();
     let started = ctx.epoch();
     let scaled_by = match (&ctx.scalers, &obj.scaled) {
@@ -403,18 +435,13 @@ pub async fn reconcile<K: Fingerprint>(
         _ => None,
     };
     let previous = ctx.previous(&key);
-    let state = ctx.intents.as_ref().and_then(|i| i.get(&key));
     let situation = Situation {
         leader: ctx.is_leader(),
         hpas_listed: ctx.scalers.as_ref().is_none_or(|s| s.is_synced())
             && ctx.intents.as_ref().is_none_or(|i| i.is_synced()),
         scaled_by: scaled_by.as_deref(),
         previous: previous.as_ref(),
-        state: state.as_deref(),
-        state_locked: match (&ctx.intents, &state) {
-            (Some(intents), Some(state)) => intents.is_locked(&state.state),
-            _ => false,
-        },
+        named: ctx.intents.as_ref().is_some_and(|i| i.names(&key)),
         state_unreadable: match &ctx.intents {
             Some(intents) => obj
                 .annotations()
@@ -459,7 +486,6 @@ pub async fn reconcile<K: Fingerprint>(
             obj.as_ref(),
             &plan.live_hash,
             scaled_by.is_some(),
-            state.as_deref(),
         )
         .await
     {
@@ -492,18 +518,13 @@ pub async fn reconcile<K: Fingerprint>(
         if event.reason == contract::reason::DRIFT_DETECTED {
             ctx.metrics
                 .drift_detected_total
-                .with_label_values(&[key.kind.as_str()])
+                .with_label_values(&[key.group.as_str(), &key.kind])
                 .inc();
         }
-        publish(&ctx, obj.as_ref(), &key, event).await;
+        publish(&ctx, obj.object_ref(&()), &key, event).await;
     }
     // Remembered before patching: a failed patch is retried without a second event.
-    ctx.remember(
-        &key,
-        plan.verdict.clone(),
-        state.as_ref().map(|s| s.state.clone()),
-        started,
-    );
+    ctx.remember(&key, plan.verdict.clone(), None, started);
     if !plan.patch.is_empty() {
         // Leadership may have moved while we computed: never write without it.
         if !ctx.is_leader() {
@@ -518,7 +539,7 @@ pub async fn reconcile<K: Fingerprint>(
     }
     ctx.metrics
         .reconcile_total
-        .with_label_values(&[key.kind.as_str(), plan.verdict.label()])
+        .with_label_values(&[key.group.as_str(), &key.kind, plan.verdict.label()])
         .inc();
     lock(&ctx.failures).remove(&key);
     Ok(Action::requeue(ctx.resync_period))
@@ -542,7 +563,6 @@ async fn explain<K: Fingerprint>(
     obj: &Cached<K>,
     live: &str,
     scaled: bool,
-    state: Option<&StateIntent>,
 ) -> Option<(String, String)> {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let full = match ctx.call(key, "get", api.get(&key.name)).await {
@@ -557,34 +577,22 @@ async fn explain<K: Fingerprint>(
         }
     };
     // The same rules as the cached summary, so that the hashes meet.
-    let annotation = match &obj.rules_from {
-        RulesFrom::State(ignore) => ignore.as_deref(),
-        RulesFrom::Live => full.annotations().get(contract::IGNORE).map(String::as_str),
-    };
+    let annotation = full.annotations().get(contract::IGNORE).map(String::as_str);
     let rules = ignore::rules_for(&key.kind, &ctx.defaults(&key.kind), annotation, scaled).rules;
     let mut spec = fingerprint::spec_value(&full).ok()?;
     ignore::apply(&mut spec, &rules);
     if fingerprint::hash_spec(&key.kind, &spec).ok()? != live {
         return None;
     }
-    // Intent from state: its own fingerprint, with values that may be secrets left out.
-    let (record, spec_hash, values) = match state {
-        Some(s) => (
-            s.intent.record.as_deref().map(diff::decode_record),
-            s.intent.hash.clone(),
-            explain::Values::Redacted,
-        ),
-        None => (
-            full.annotations()
-                .get(contract::BASELINE)
-                .map(|r| diff::decode_record(r)),
-            obj.annotations()
-                .get(contract::SPEC_HASH)
-                .map(|s| s.trim().to_ascii_lowercase())
-                .unwrap_or_default(),
-            explain::Values::Shown,
-        ),
-    };
+    let (record, spec_hash) = (
+        full.annotations()
+            .get(contract::BASELINE)
+            .map(|r| diff::decode_record(r)),
+        obj.annotations()
+            .get(contract::SPEC_HASH)
+            .map(|s| s.trim().to_ascii_lowercase())
+            .unwrap_or_default(),
+    );
     let (summary, why) = match record {
         Some(Ok((h, mut baseline))) if h == spec_hash => {
             ignore::apply(&mut baseline, &rules);
@@ -593,7 +601,7 @@ async fn explain<K: Fingerprint>(
                 &baseline,
                 &spec,
                 full.meta().managed_fields.as_deref().unwrap_or_default(),
-                values,
+                explain::Values::Shown,
                 SUMMARY_LIMIT,
                 // E.g. the scale subresource before 1.22 recorded no field owner.
                 "no writer recorded since tfdrift last saw it in sync, to the second",
@@ -612,24 +620,20 @@ async fn explain<K: Fingerprint>(
 
 /// Publishes an event. A failure is logged and counted, not retried: the annotations
 /// already carry the verdict, and a retry could only duplicate the event.
-async fn publish<K: Fingerprint>(
+pub(crate) async fn publish(
     ctx: &Context,
-    obj: &Cached<K>,
+    regarding: k8s_openapi::api::core::v1::ObjectReference,
     key: &ObjectId,
     event: &PlannedEvent,
 ) {
     let reason = event.reason;
-    let publish = ctx.events.publish(
-        obj.object_ref(&()),
-        event.type_,
-        reason,
-        "DriftCheck",
-        &event.note,
-    );
+    let publish = ctx
+        .events
+        .publish(regarding, event.type_, reason, "DriftCheck", &event.note);
     match tokio::time::timeout(ctx.api_timeout, publish).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
-            ctx.api_error(&key.kind, "create_event");
+            ctx.api_error(key, "create_event");
             warn!(
                 object = %key,
                 reason,
@@ -638,7 +642,7 @@ async fn publish<K: Fingerprint>(
             );
         }
         Err(_) => {
-            ctx.api_error(&key.kind, "create_event");
+            ctx.api_error(key, "create_event");
             warn!(object = %key, reason, "publishing event timed out");
         }
     }
@@ -651,10 +655,15 @@ pub fn error_policy<K: Fingerprint>(
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
-    let key = object_id(obj.as_ref());
+    error_action(&ctx, &object_id(obj.as_ref()), error)
+}
+
+/// What to do after `error` reconciling `key`, for both flows (see [`error_policy`]).
+pub(crate) fn error_action(ctx: &Context, key: &ObjectId, error: &Error) -> Action {
+    let key = key.clone();
     ctx.metrics
         .reconcile_total
-        .with_label_values(&[key.kind.as_str(), "error"])
+        .with_label_values(&[key.group.as_str(), &key.kind, "error"])
         .inc();
     // A reconcile of an object deleted meanwhile: no failure to keep (a new object of the
     // same name is still looked at again at the next resync).
@@ -803,7 +812,8 @@ pub(crate) mod tests {
                 api_timeout: Duration::from_secs(10),
                 record_baseline: false,
                 ignore: ignore::Defaults::new(&[], &[], false).unwrap(),
-                terraform_state: false,
+                terraform_state: None,
+                concurrency: 4,
             },
         );
         (Arc::new(ctx), handle, tx)

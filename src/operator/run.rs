@@ -166,10 +166,13 @@ async fn run(args: Config) -> anyhow::Result<()> {
             .collect()
     };
     let mut ignore = ignore;
-    // HPAs matter only to the kinds they scale.
-    ignore.hpa_replicas &= kinds
-        .iter()
-        .any(|k| matches!(*k, "Deployment" | "StatefulSet"));
+    // HPAs matter only to the kinds they scale (which a state may name whatever --kinds says).
+    ignore.hpa_replicas &= !args.terraform_state_namespaces.is_empty()
+        || kinds
+            .iter()
+            .any(|k| matches!(*k, "Deployment" | "StatefulSet"));
+    // Verdict records go where the lease does: the operator's own namespace.
+    let own_namespace = lease_namespace(&args, &client);
     let events =
         crate::operator::events::Publisher::new(client.clone(), contract::REPORTER, &identity);
     let ctx = Arc::new(Context::new(
@@ -183,7 +186,9 @@ async fn run(args: Config) -> anyhow::Result<()> {
             api_timeout: args.api_timeout,
             record_baseline: args.baseline_record,
             ignore,
-            terraform_state: !args.terraform_state_namespaces.is_empty(),
+            terraform_state: (!args.terraform_state_namespaces.is_empty())
+                .then(|| own_namespace.clone()),
+            concurrency: args.concurrency,
         },
     ));
 
@@ -201,7 +206,6 @@ async fn run(args: Config) -> anyhow::Result<()> {
         let opts = controller::Options {
             namespace: args.namespace.clone(),
             concurrency: args.concurrency,
-            all_objects: ctx.intents.is_some(),
             triggers: Some(rx),
         };
         let (ctx, tx, s) = (ctx.clone(), synced_tx.clone(), shutdown.clone());
@@ -222,13 +226,17 @@ async fn run(args: Config) -> anyhow::Result<()> {
         let (client, namespace, readiness) =
             (client.clone(), args.namespace.clone(), readiness.clone());
         let (tx, s) = (synced_tx.clone(), shutdown.clone());
+        let named = ctx.intents.clone();
         tasks.spawn(
             async move {
                 crate::operator::hpa::run(
                     client,
                     namespace,
                     scalers,
-                    hpa_triggers,
+                    crate::operator::hpa::Listeners {
+                        spec_hash: hpa_triggers,
+                        named,
+                    },
                     readiness,
                     tx,
                     s.clone(),
@@ -250,7 +258,7 @@ async fn run(args: Config) -> anyhow::Result<()> {
             namespaces: args.terraform_state_namespaces.clone(),
             intents,
             triggers: state_triggers,
-            defaults: ctx.all_defaults(),
+            defaults: args.ignore.api_rules().into(),
             address_rules: args.address_rules.clone().into(),
             events: Arc::new(crate::operator::events::Publisher::new(
                 client.clone(),
@@ -275,6 +283,45 @@ async fn run(args: Config) -> anyhow::Result<()> {
             }
             .instrument(info_span!("terraform_state_watch")),
         );
+        // The kinds the states name, each watched once discovery finds it.
+        watches += 1;
+        let settings = crate::operator::kinds::Settings {
+            namespace: args.namespace.clone(),
+            secrets: args.secret_namespaces.clone(),
+            annotate: args.annotate_kinds.clone(),
+            rediscover: args.rediscover_period,
+        };
+        let events = Arc::new(crate::operator::events::Publisher::new(
+            client.clone(),
+            contract::REPORTER,
+            &identity,
+        ));
+        let (c, tx, s) = (ctx.clone(), synced_tx.clone(), shutdown.clone());
+        tasks.spawn(
+            async move {
+                crate::operator::kinds::run(c, settings, events, tx, s.clone()).await;
+                if s.is_cancelled() {
+                    Ok(())
+                } else {
+                    anyhow::bail!("the watches of the kinds the states name stopped unexpectedly")
+                }
+            }
+            .instrument(info_span!("kinds")),
+        );
+        if let Some(records) = ctx.records.clone() {
+            let (r, s) = (readiness.clone(), shutdown.clone());
+            tasks.spawn(
+                async move {
+                    records.run(r, s.clone()).await;
+                    if s.is_cancelled() {
+                        Ok(())
+                    } else {
+                        anyhow::bail!("the watch of verdict records stopped unexpectedly")
+                    }
+                }
+                .instrument(info_span!("verdict_records")),
+            );
+        }
     }
     drop(synced_tx);
     info!(

@@ -42,25 +42,6 @@ pub struct Options {
     pub defaults: Arc<[Rule]>,
     /// Also summarise the object as if an HPA scaled it (`--ignore-hpa-replicas`).
     pub hpa_aware: bool,
-    /// With `--terraform-state-namespace`: which objects a state names, and so which
-    /// unlabelled ones to summarise in full (the others are cached by identity only, and not
-    /// hashed) and under whose ignore rules.
-    pub named_by: Option<NamedBy>,
-}
-
-/// For an object (namespace, name): `Some` when a state names it, with the rules it is
-/// then hashed under.
-pub type NamedBy = Arc<dyn Fn(&str, &str) -> Option<RulesFrom> + Send + Sync>;
-
-/// Whose `tfdrift.jin.dev/ignore` annotation an object's live hash was computed under.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum RulesFrom {
-    /// The live object's own.
-    #[default]
-    Live,
-    /// The state's record of it (what HCL says), for an object a state names: the intent
-    /// was hashed under it, so the live side must be too.
-    State(Option<Arc<str>>),
 }
 
 /// The live state under one set of ignore rules.
@@ -100,15 +81,6 @@ pub struct Cached<K> {
     /// What is wrong with the rules of its `tfdrift.jin.dev/ignore` annotation, if anything.
     #[serde(skip)]
     pub invalid_rules: Option<Box<str>>,
-    /// Nothing asked about the object when it was cached (no label, no state named it):
-    /// only its identity and tfdrift annotations are kept, and `live` is not computed.
-    /// A state that starts naming it has the controller fetch it again.
-    #[serde(skip)]
-    pub identity_only: bool,
-    /// The ignore annotation `live` was computed under. When a state starts or stops
-    /// naming the object, or changes its annotation, the controller fetches it again.
-    #[serde(skip)]
-    pub rules_from: RulesFrom,
     #[serde(skip)]
     kind: PhantomData<fn() -> K>,
 }
@@ -152,35 +124,7 @@ impl<K: Fingerprint> Cached<K> {
             .map(String::as_str)
             == Some("true");
         let mut annotations = meta.annotations.unwrap_or_default();
-        let namespace = meta.namespace.as_deref().unwrap_or_default();
-        let name = meta.name.as_deref().unwrap_or_default();
-        let named = opts
-            .named_by
-            .as_ref()
-            .map(|named_by| named_by(namespace, name));
-        if !opted_in && matches!(named, Some(None)) {
-            // Most objects of a cluster are neither labelled nor named: hashing them would
-            // cost CPU per event and a kilobyte each for nothing. Their tfdrift annotations
-            // stay, so that an object a state stopped naming is still cleaned up.
-            return Cached {
-                metadata: identity(meta.name, meta.namespace, meta.uid, meta.resource_version),
-                opted_in,
-                tfdrift_annotations: kept_annotations(&mut annotations),
-                pending_record: None,
-                live: Err(String::new()),
-                scaled: None,
-                ignored: None,
-                invalid_rules: None,
-                identity_only: true,
-                rules_from: RulesFrom::Live,
-                kind: PhantomData,
-            };
-        }
-        let rules_from = named.flatten().unwrap_or_default();
-        let annotation = match &rules_from {
-            RulesFrom::Live => annotations.get(contract::IGNORE).map(String::as_str),
-            RulesFrom::State(ignore) => ignore.as_deref(),
-        };
+        let annotation = annotations.get(contract::IGNORE).map(String::as_str);
         let parsed = ignore::rules_for(kind, &opts.defaults, annotation, false);
         let spec_hash = annotations
             .get(contract::SPEC_HASH)
@@ -250,8 +194,6 @@ impl<K: Fingerprint> Cached<K> {
             scaled,
             ignored,
             invalid_rules,
-            identity_only: false,
-            rules_from,
             kind: PhantomData,
         }
     }
@@ -262,19 +204,6 @@ impl<K: Fingerprint> Cached<K> {
             (Ok(_), Some(s)) if scaled => Ok(s),
             (Ok(l), _) => Ok(l),
             (Err(e), _) => Err(e),
-        }
-    }
-
-    /// Whether this summary cannot be judged against `state` (what a state says of the
-    /// object now, if one names it): cached by identity only, or hashed under other ignore
-    /// rules than the ones it must be judged under. The controller fetches it again.
-    pub fn outdated(&self, state: Option<&Option<Arc<str>>>) -> bool {
-        match state {
-            Some(ignore) => {
-                self.identity_only || self.rules_from != RulesFrom::State(ignore.clone())
-            }
-            // Judged by its label again, if it has one: under its own rules.
-            None => self.opted_in && self.rules_from != RulesFrom::Live,
         }
     }
 
@@ -335,8 +264,6 @@ impl<K> Clone for Cached<K> {
             scaled: self.scaled.clone(),
             ignored: self.ignored.clone(),
             invalid_rules: self.invalid_rules.clone(),
-            identity_only: self.identity_only,
-            rules_from: self.rules_from.clone(),
             kind: PhantomData,
         }
     }
@@ -350,8 +277,6 @@ impl<K> fmt::Debug for Cached<K> {
             .field("annotations", &self.tfdrift_annotations)
             .field("live", &self.live)
             .field("scaled", &self.scaled)
-            .field("identity_only", &self.identity_only)
-            .field("rules_from", &self.rules_from)
             .finish()
     }
 }
@@ -459,7 +384,6 @@ mod tests {
             record_baselines: true,
             defaults: defaults.into(),
             hpa_aware: true,
-            named_by: None,
         }
     }
 

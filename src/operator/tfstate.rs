@@ -21,17 +21,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::core::contract::{self, EventType};
-use crate::core::ignore::Rule;
-use crate::core::ignore::api::AddressRule;
+use crate::core::ignore::api::{AddressRule, ApiRule};
 use crate::core::object::ObjectId;
 use crate::intent::terraform;
 use crate::intent::terraform::backend::{
     Part, SELECTOR, SUFFIX_LABEL, StateError, WORKSPACE_LABEL, is_held, part_of, reassemble,
     state_of_lease,
 };
+use crate::intent::terraform::compact::Compact;
+use crate::intent::terraform::judge;
 use crate::operator::events::Publisher;
 use crate::operator::http::Readiness;
-pub use crate::operator::intents::{Intents, StateId, StateIntent};
+pub use crate::operator::intents::{Claim, Intents, StateId, StateIntent};
 use crate::operator::intents::{read, write};
 use crate::operator::metrics::Metrics;
 
@@ -56,7 +57,8 @@ pub struct Watch {
     pub namespaces: Vec<String>,
     pub intents: Arc<Intents>,
     pub triggers: Triggers,
-    pub defaults: HashMap<&'static str, Arc<[Rule]>>,
+    /// The `--ignore-*` flags as API paths, for every instance.
+    pub defaults: Arc<[ApiRule]>,
     /// `--ignore-field` / `--ignore-file` rules, for the instances whose address they match.
     pub address_rules: Arc<[AddressRule]>,
     pub events: Arc<Publisher>,
@@ -331,9 +333,58 @@ impl Reader {
         true
     }
 
+    /// Has `key` decided again: by the label flow (a labelled object a state stopped or
+    /// started naming) and by the controller of its kind for named objects.
     fn trigger(&self, key: &ObjectId) {
-        if let Some(tx) = self.w.triggers.get(key.kind.as_str()) {
+        if let Some(tx) = self.w.triggers.get(key.kind.as_str())
+            && crate::core::fingerprint::KINDS.contains(&key.kind.as_str())
+            && ObjectId::new(&key.kind, "", "").group == key.group
+        {
             let _ = tx.send((key.namespace.clone(), key.name.clone()));
+        }
+        self.w.intents.trigger(key);
+    }
+
+    /// Logs and counts the instances of `state` that are not judged, by reason.
+    fn note_unjudged(&self, state: &StateId, unjudged: &[(String, &'static str, String)]) {
+        let mut by_reason: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        for (address, reason, why) in unjudged {
+            by_reason
+                .entry(reason)
+                .or_default()
+                .push(format!("{address} ({why})"));
+        }
+        for reason in ["unsupported", "not_judged", "invalid"] {
+            let labels = [
+                state.namespace.as_str(),
+                &state.workspace,
+                &state.suffix,
+                reason,
+            ];
+            match by_reason.get(reason) {
+                Some(list) => {
+                    self.w
+                        .metrics
+                        .terraform_state_not_judged
+                        .with_label_values(&labels)
+                        .set(list.len() as i64);
+                    if reason != "invalid" {
+                        info!(
+                            state = %state,
+                            count = list.len(),
+                            instances = crate::core::text::bounded(&list.join(", "), 600),
+                            "instances not judged"
+                        );
+                    }
+                }
+                None => {
+                    let _ = self
+                        .w
+                        .metrics
+                        .terraform_state_not_judged
+                        .remove_label_values(&labels);
+                }
+            }
         }
     }
 
@@ -380,6 +431,7 @@ impl Reader {
         let of_state: Vec<&Part> = self.parts.values().filter(|p| p.state == *state).collect();
         let changed = if of_state.is_empty() {
             info!(state = %state, "state deleted; its objects go back to label-only tracking");
+            self.note_unjudged(state, &[]);
             write(&self.w.intents.unreadable).remove(state);
             let labels = state.labels();
             let _ = self
@@ -409,8 +461,10 @@ impl Reader {
                 }
             };
             match decoded {
-                Ok((named, invalid)) => {
+                Ok(Decoded { named, unjudged }) => {
                     info!(state = %state, objects = named.len(), "state read");
+                    self.note_unjudged(state, &unjudged);
+                    let invalid = unjudged.iter().filter(|u| u.1 == "invalid").count();
                     if invalid > 0 {
                         self.w
                             .metrics
@@ -570,7 +624,7 @@ impl Reader {
                 .resource_missing
                 .with_label_values(&missing_labels(&key, &intent))
                 .set(1);
-            info!(object = %key, address = %intent.address, "named in Terraform state, not in the cluster");
+            info!(object = %key, address = %intent.address(), "named in Terraform state, not in the cluster");
             let reference = ObjectReference {
                 api_version: Some("v1".into()),
                 kind: Some("Secret".into()),
@@ -580,7 +634,7 @@ impl Reader {
             };
             let note = format!(
                 "{} ({key}) is in the Terraform state but not in the cluster",
-                intent.address
+                intent.address()
             );
             self.publish(
                 reference,
@@ -621,67 +675,96 @@ impl Reader {
 }
 
 /// The labels of `tfdrift_resource_missing`.
-fn missing_labels<'a>(key: &'a ObjectId, intent: &'a StateIntent) -> [&'a str; 4] {
-    [&key.kind, &key.namespace, &key.name, &intent.address]
+fn missing_labels<'a>(key: &'a ObjectId, intent: &'a StateIntent) -> [&'a str; 5] {
+    [
+        &key.group,
+        &key.kind,
+        &key.namespace,
+        &key.name,
+        intent.address(),
+    ]
 }
 
-/// Reads one state and computes what each object it names is judged by, for the kinds the
-/// operator fingerprints; with how many instances did not describe an object.
-fn decode(
+/// What one state says: every object it names with what it is judged by, and the instances
+/// that are not judged (never their values).
+pub(crate) struct Decoded {
+    pub named: HashMap<ObjectId, Arc<StateIntent>>,
+    /// Address, reason (a `tfdrift_terraform_state_not_judged` label) and why.
+    pub unjudged: Vec<(String, &'static str, String)>,
+}
+
+/// Reads one state: what each object it names is judged by (every instance of every kind),
+/// under `defaults` (the `--ignore-*` flags) and the address rules.
+pub(crate) fn decode(
     bytes: Vec<u8>,
     state: &StateId,
-    defaults: &HashMap<&'static str, Arc<[Rule]>>,
+    defaults: &[ApiRule],
     address_rules: &[AddressRule],
-) -> Result<(HashMap<ObjectId, Arc<StateIntent>>, usize), StateError> {
+) -> Result<Decoded, StateError> {
     // One bad instance does not cost the others their intent: it is skipped, named by
     // its address (never its values).
     let state = Arc::new(state.clone());
-    let mut named = HashMap::new();
-    let mut invalid = 0;
+    let mut claims: HashMap<ObjectId, Vec<Claim>> = HashMap::new();
+    let mut owned: HashMap<ObjectId, Vec<ApiRule>> = HashMap::new();
+    let mut unjudged = Vec::new();
     terraform::read_each(bytes, |item| {
         let instance = match item {
             terraform::Item::Instance(instance) => instance,
             terraform::Item::Unjudged(u) => {
-                if let terraform::Why::Invalid(why) = &u.why {
-                    invalid += 1;
-                    warn!(address = %u.address, error = %why, "an instance of the Terraform state does not describe an object; skipped");
-                }
+                let reason = match &u.why {
+                    terraform::Why::Unsupported(_) => "unsupported",
+                    terraform::Why::NotJudged(_) => "not_judged",
+                    terraform::Why::Invalid(why) => {
+                        warn!(address = %u.address, error = %why, "an instance of the Terraform state does not describe an object; skipped");
+                        "invalid"
+                    }
+                };
+                unjudged.push((u.address, reason, u.why.to_string()));
                 return;
             }
         };
-        // The operator judges the kinds it fingerprints; `tfdrift check` judges the rest.
-        if terraform::fingerprint_object(&instance).is_none() {
-            return;
+        let mut id = instance.id.clone();
+        // A namespaced object without a namespace is in `default`, as the provider creates it.
+        if id.namespace.is_empty()
+            && crate::core::kind::BUILTIN
+                .iter()
+                .any(|k| k.group == id.group && k.kind == id.kind && k.namespaced)
+        {
+            id.namespace = "default".to_owned();
         }
-        let defaults = defaults
-            .get(instance.id.kind.as_str())
-            .cloned()
-            .unwrap_or_else(|| Arc::new([]));
-        // Rules by address, in the fingerprint's terms, join the instance's own: the live side
-        // is hashed under the same (its summary takes them from the intent).
-        let extra: Vec<String> = address_rules
-            .iter()
-            .filter(|r| r.applies_to(&instance.address))
-            .filter_map(AddressRule::fingerprint_path)
-            .collect();
-        let intent = match terraform::intent(&instance, &defaults, &extra) {
-            Ok(intent) => intent,
-            Err(error) => {
-                // The error's own line only: a decoding error's source may quote a value.
-                warn!(address = %instance.address, error = %error, "cannot fingerprint this instance; skipped");
-                return;
-            }
+        if matches!(instance.source, terraform::Source::Patch) {
+            owned
+                .entry(id.clone())
+                .or_default()
+                .extend(judge::owned_paths(&instance.object));
+        }
+        let context = judge::Context {
+            rules: judge::rules_for(&instance, defaults, address_rules),
+            others: Vec::new(),
         };
-        let instance = *instance;
-        named.insert(
-            instance.id,
-            Arc::new(StateIntent {
-                state: state.clone(),
-                address: instance.address.into(),
-                uid: instance.uid.map(Into::into),
-                intent,
+        match Compact::new(&instance) {
+            Ok(compact) => claims.entry(id).or_default().push(Claim {
+                instance: compact,
+                context,
             }),
-        );
+            Err(error) => {
+                warn!(address = %instance.address, error = %error, "cannot keep this instance's intent; skipped");
+                unjudged.push((instance.address.clone(), "invalid", error.to_string()));
+            }
+        }
     })?;
-    Ok((named, invalid))
+    let named = claims
+        .into_iter()
+        .map(|(id, mut claims)| {
+            // What patch-style instances own on an object is theirs, not its other address's.
+            if let Some(theirs) = owned.get(&id) {
+                for claim in claims.iter_mut().filter(|c| c.instance.creates()) {
+                    claim.context.others = theirs.clone();
+                }
+            }
+            let intent = Arc::new(StateIntent::new(state.clone(), claims));
+            (id, intent)
+        })
+        .collect();
+    Ok(Decoded { named, unjudged })
 }

@@ -82,7 +82,7 @@ async fn sigterm_during_a_burst_then_restart_converges_without_duplicate_events(
     // Mid-burst: some objects decided, not necessarily all.
     eventually("the burst under way", WAIT, || async {
         (first
-            .metric(r#"tfdrift_reconcile_total{kind="Deployment",result="drifted"}"#)
+            .metric(r#"tfdrift_reconcile_total{group="apps",kind="Deployment",result="drifted"}"#)
             .await
             .unwrap_or(0.0)
             >= 1.0)
@@ -195,7 +195,7 @@ async fn revoked_patch_permission_is_counted_and_recovers_when_restored() {
     })
     .await;
     cp.kubectl(&["set", "image", "deployment/web", "app=nginx:1.27", "-n", &n]);
-    let series = r#"tfdrift_api_errors_total{kind="Deployment",verb="patch"}"#;
+    let series = r#"tfdrift_api_errors_total{group="apps",kind="Deployment",verb="patch"}"#;
     eventually("403s counted", WAIT, || async {
         (op.metric(series).await.unwrap_or(0.0) >= 1.0).then_some(())
     })
@@ -263,14 +263,16 @@ async fn deleted_objects_and_a_terminating_namespace_cause_no_error_storm() {
     ]);
     op.wait_ready().await;
     eventually("nothing watched", WAIT, || async {
-        (op.metric(r#"tfdrift_resources_watched{kind="Deployment"}"#)
-            .await
+        (op.metric(
+            r#"tfdrift_resources_watched{group="apps",kind="Deployment",source="spec-hash"}"#,
+        )
+        .await
             == Some(0.0))
         .then_some(())
     })
     .await;
     assert_eq!(
-        op.metric(r#"tfdrift_reconcile_total{kind="Deployment",result="error"}"#)
+        op.metric(r#"tfdrift_reconcile_total{group="apps",kind="Deployment",result="error"}"#)
             .await,
         None,
         "{}",
@@ -306,7 +308,8 @@ async fn deleted_objects_and_a_terminating_namespace_cause_no_error_storm() {
         &term.name,
     ]);
     wait_drifted(&client, &term.name, "Deployment", "web", "true").await;
-    let failed_events = r#"tfdrift_api_errors_total{kind="Deployment",verb="create_event"}"#;
+    let failed_events =
+        r#"tfdrift_api_errors_total{group="apps",kind="Deployment",verb="create_event"}"#;
     eventually("the refused event counted", WAIT, || async {
         (op2.metric(failed_events).await == Some(1.0)).then_some(())
     })
@@ -319,7 +322,7 @@ async fn deleted_objects_and_a_terminating_namespace_cause_no_error_storm() {
     .await;
     assert_eq!(op2.metric(failed_events).await, Some(1.0));
     assert_eq!(
-        op2.metric(r#"tfdrift_reconcile_total{kind="Deployment",result="error"}"#)
+        op2.metric(r#"tfdrift_reconcile_total{group="apps",kind="Deployment",result="error"}"#)
             .await,
         None
     );
@@ -459,7 +462,7 @@ async fn inputs_at_the_apis_limits() {
     let mut full = in_sync_deployment("full-annotations");
     full["metadata"]["annotations"]["padding"] = json!("p".repeat(262_144 - 200));
     create(&client, &n, &full).await;
-    let series = r#"tfdrift_api_errors_total{kind="Deployment",verb="patch"}"#;
+    let series = r#"tfdrift_api_errors_total{group="apps",kind="Deployment",verb="patch"}"#;
     eventually("the refused patch counted", WAIT, || async {
         (op.metric(series).await.unwrap_or(0.0) >= 1.0).then_some(())
     })

@@ -325,12 +325,12 @@ async fn verdict_table_events_and_steady_state() {
     }
     // The text format lists labels sorted by name.
     let series = format!(
-        r#"tfdrift_resource_drifted{{kind="Deployment",name="deployment-drift",namespace="{}"}}"#,
+        r#"tfdrift_resource_drifted{{group="apps",kind="Deployment",name="deployment-drift",namespace="{}"}}"#,
         ns.name
     );
     assert_eq!(op.metric(&series).await, Some(1.0));
     assert_eq!(
-        op.metric(r#"tfdrift_resources_drifted{kind="Deployment"}"#)
+        op.metric(r#"tfdrift_resources_drifted{group="apps",kind="Deployment"}"#)
             .await,
         Some(1.0)
     );
@@ -413,7 +413,7 @@ async fn verdict_table_events_and_steady_state() {
 
     // Deletion of a drifted object drops its series.
     let svc_series = format!(
-        r#"tfdrift_resource_drifted{{kind="Service",name="service-drift",namespace="{}"}}"#,
+        r#"tfdrift_resource_drifted{{group="",kind="Service",name="service-drift",namespace="{}"}}"#,
         ns.name
     );
     assert_eq!(op.metric(&svc_series).await, Some(1.0));
@@ -577,7 +577,7 @@ async fn kubectl_mutations_are_drift_and_unrelated_changes_are_not() {
         .await;
     }
     assert_eq!(
-        op.metric(r#"tfdrift_drift_detected_total{kind="Deployment"}"#)
+        op.metric(r#"tfdrift_drift_detected_total{group="apps",kind="Deployment"}"#)
             .await,
         Some(4.0)
     );
@@ -658,7 +658,7 @@ async fn leader_election_only_the_leader_writes_and_hands_over() {
     );
     assert_eq!(
         standby
-            .metric(r#"tfdrift_reconcile_total{kind="Deployment",result="drifted"}"#)
+            .metric(r#"tfdrift_reconcile_total{group="apps",kind="Deployment",result="drifted"}"#)
             .await,
         None
     );

@@ -595,7 +595,7 @@ impl Operator {
     }
 
     /// The value of one metric series, e.g. `tfdrift_leader` or
-    /// `tfdrift_reconcile_total{kind="Deployment",result="drifted"}`; None if absent.
+    /// `tfdrift_reconcile_total{group="apps",kind="Deployment",result="drifted"}`; None if absent.
     pub async fn metric(&self, series: &str) -> Option<f64> {
         let (_, body) = http_get(self.metrics_port, "/metrics").await?;
         body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
@@ -619,9 +619,9 @@ impl Operator {
     /// Sum of `tfdrift_reconcile_total` over results for `kind`: reconciles completed.
     pub async fn reconciles(&self, kind: &str) -> f64 {
         let text = self.metrics_text().await;
-        let prefix = format!("tfdrift_reconcile_total{{kind=\"{kind}\",");
+        let of_kind = format!(",kind=\"{kind}\",");
         text.lines()
-            .filter(|l| l.starts_with(&prefix))
+            .filter(|l| l.starts_with("tfdrift_reconcile_total{") && l.contains(&of_kind))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
@@ -642,6 +642,17 @@ impl Drop for Operator {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // A failing test shows what the operator said (its last lines).
+        if std::thread::panicking() {
+            let logs = self.logs();
+            let lines: Vec<&str> = logs.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "--- last lines of operator {}'s log ---\n{}",
+                self.identity,
+                tail.join("\n")
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::core::compare::{self, Additions, Options, Site};
 use crate::core::explain::attribution::Paths;
 use crate::core::explain::diff::{Change, Segment};
 use crate::core::explain::{self, Values};
-use crate::core::ignore::api::ApiRule;
+use crate::core::ignore::api::{AddressRule, ApiRule};
 use crate::core::schema::{NodeId, Schema};
 
 /// What an instance is judged with beyond itself: the ignore rules that apply to it (flags,
@@ -243,6 +243,32 @@ pub fn changes(
         ignored: &ignored,
     };
     compare::compare(&intent, &live, schema, root, &options)
+}
+
+/// The ignore rules `instance` is judged under: `defaults` (the `--ignore-*` flags), the
+/// address rules that match it (`--ignore-field`, `--ignore-file`), and the paths of the
+/// `tfdrift.jin.dev/ignore` annotation its intent holds.
+pub fn rules_for(
+    instance: &Instance,
+    defaults: &[ApiRule],
+    address_rules: &[AddressRule],
+) -> Vec<ApiRule> {
+    let mut rules = defaults.to_vec();
+    rules.extend(
+        address_rules
+            .iter()
+            .filter(|r| r.applies_to(&instance.address))
+            .map(|r| r.rule.clone()),
+    );
+    if let Some(own) = instance
+        .object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(crate::core::contract::IGNORE))
+        .and_then(Value::as_str)
+    {
+        rules.extend(own.split(',').filter_map(|p| ApiRule::parse(p).ok()));
+    }
+    rules
 }
 
 /// The paths a patch-style instance's partial object sets: each label, annotation, data key,
