@@ -17,6 +17,8 @@ use crate::core::text::{bounded, prefix};
 
 /// events.k8s.io/v1 rejects longer notes.
 const NOTE_LIMIT: usize = 1024;
+/// Where a server before 1.21 keeps the events of cluster-scoped objects.
+const SYSTEM_NAMESPACE: &str = "kube-system";
 /// Object names are at most 253 characters; the suffix takes 17.
 const NAME_PREFIX_LIMIT: usize = 253 - 17;
 
@@ -37,7 +39,8 @@ impl Publisher {
         }
     }
 
-    /// Creates one Event about `regarding`, in its namespace.
+    /// Creates one Event about `regarding`, in its namespace (`default` for a cluster-scoped
+    /// object, or `kube-system` where the server takes it only there).
     pub async fn publish(
         &self,
         regarding: ObjectReference,
@@ -47,6 +50,12 @@ impl Publisher {
         note: &str,
     ) -> kube::Result<()> {
         let now = jiff::Timestamp::now();
+        let mut regarding = regarding;
+        // A cluster-scoped object: its events go to `default`, as kubectl's do, and the
+        // server refuses a reference with an empty namespace there.
+        if regarding.namespace.as_deref() == Some("") {
+            regarding.namespace = None;
+        }
         let namespace = regarding
             .namespace
             .clone()
@@ -54,7 +63,7 @@ impl Publisher {
         // Unique per event: nanoseconds since the epoch, plus a counter for one instant.
         let unique =
             (now.as_nanosecond() as u64).wrapping_add(self.counter.fetch_add(1, Ordering::Relaxed));
-        let event = Event {
+        let mut event = Event {
             metadata: ObjectMeta {
                 name: Some(format!(
                     "{}.{unique:016x}",
@@ -76,10 +85,25 @@ impl Publisher {
             regarding: Some(regarding),
             ..Event::default()
         };
-        Api::<Event>::namespaced(self.client.clone(), &namespace)
+        let cluster_scoped = event
+            .regarding
+            .as_ref()
+            .is_some_and(|r| r.namespace.is_none());
+        match Api::<Event>::namespaced(self.client.clone(), &namespace)
             .create(&PostParams::default(), &event)
             .await
-            .map(|_| ())
+        {
+            // Servers before 1.21 take events.k8s.io events about a cluster-scoped object
+            // only in kube-system (kubernetes#100125 allowed `default`, where kubectl looks).
+            Err(kube::Error::Api(status)) if cluster_scoped && status.code == 422 => {
+                event.metadata.namespace = Some(SYSTEM_NAMESPACE.into());
+                Api::<Event>::namespaced(self.client.clone(), SYSTEM_NAMESPACE)
+                    .create(&PostParams::default(), &event)
+                    .await
+                    .map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
     }
 }
 

@@ -13,13 +13,13 @@ use serde_json::Value;
 
 use crate::support::{APISERVER, ControlPlane, control_plane};
 
-fn family_dir(family: &str) -> PathBuf {
+pub(crate) fn family_dir(family: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/terraform/typed")
         .join(family)
 }
 
-fn json(path: &Path) -> Value {
+pub(crate) fn json(path: &Path) -> Value {
     serde_json::from_slice(
         &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
@@ -28,7 +28,7 @@ fn json(path: &Path) -> Value {
 
 /// A fixture file with the family's names (`tf-<family>`, its namespace and the prefix of its
 /// cluster-scoped names) replaced by `to`.
-fn renamed(path: &Path, family: &str, to: &str) -> Value {
+pub(crate) fn renamed(path: &Path, family: &str, to: &str) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text.replace(&format!("tf-{family}"), to)).unwrap()
 }
@@ -72,7 +72,7 @@ fn report(cp: &ControlPlane, state: &Value) -> HashMap<String, Value> {
 }
 
 /// `kind.version.group/name` (and `-n ns`) for kubectl, whatever version is preferred.
-fn reference(obj: &Value) -> Vec<String> {
+pub(crate) fn reference(obj: &Value) -> Vec<String> {
     let kind = obj["kind"].as_str().unwrap().to_lowercase();
     let api = obj["apiVersion"].as_str().unwrap();
     let resource = match api.split_once('/') {
@@ -89,7 +89,7 @@ fn reference(obj: &Value) -> Vec<String> {
     args
 }
 
-fn kubectl(cp: &ControlPlane, args: &[String], input: Option<&str>) -> Output {
+pub(crate) fn kubectl(cp: &ControlPlane, args: &[String], input: Option<&str>) -> Output {
     use std::io::Write;
     let mut child = Command::new("kubectl")
         .env("KUBECONFIG", &cp.kubeconfig)
@@ -107,7 +107,7 @@ fn kubectl(cp: &ControlPlane, args: &[String], input: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn args(list: &[&str]) -> Vec<String> {
+pub(crate) fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
@@ -123,16 +123,16 @@ fn server_minor(cp: &ControlPlane) -> u32 {
 }
 
 /// A family's objects created as the provider creates them.
-struct Created {
+pub(crate) struct Created {
     /// The object the server stored, by address.
-    stored: HashMap<String, Value>,
+    pub stored: HashMap<String, Value>,
     /// The state with the uids the server gave.
-    state: Value,
+    pub state: Value,
     /// Addresses this server cannot hold as the state says (too old for the fields), or not
     /// judged whatever the server.
-    skipped: Vec<String>,
+    pub skipped: Vec<String>,
     /// What the provider sends, by address (to create an object again).
-    objects: Value,
+    pub objects: Value,
 }
 
 fn create(cp: &ControlPlane, family: &str) -> Created {
@@ -140,7 +140,7 @@ fn create(cp: &ControlPlane, family: &str) -> Created {
 }
 
 /// [`create`], with the family's namespace and name prefix `tf-<family>` replaced by `name`.
-fn create_as(cp: &ControlPlane, family: &str, name: &str) -> Created {
+pub(crate) fn create_as(cp: &ControlPlane, family: &str, name: &str) -> Created {
     let dir = family_dir(family);
     let mut objects = renamed(&dir.join("objects.json"), family, name);
     if name != format!("tf-{family}") {
@@ -324,7 +324,7 @@ fn create_as(cp: &ControlPlane, family: &str, name: &str) -> Created {
 }
 
 /// The address of a state instance, as Terraform prints it (the fixtures' keys are plain).
-fn address(resource: &Value, instance: &Value) -> String {
+pub(crate) fn address(resource: &Value, instance: &Value) -> String {
     let mut a = String::new();
     if let Some(m) = resource["module"].as_str() {
         a.push_str(m);
@@ -344,7 +344,7 @@ fn address(resource: &Value, instance: &Value) -> String {
 }
 
 /// Terraform records the uid the server gave: the state gets the live uids.
-fn set_uids(state: &mut Value, stored: &HashMap<String, Value>) {
+pub(crate) fn set_uids(state: &mut Value, stored: &HashMap<String, Value>) {
     for resource in state["resources"].as_array_mut().unwrap() {
         let r = resource.clone();
         for instance in resource["instances"].as_array_mut().unwrap() {

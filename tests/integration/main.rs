@@ -6,6 +6,7 @@ mod deploy;
 mod explain;
 mod faults;
 mod ignore;
+mod named;
 mod operator;
 mod smoke;
 mod support;
