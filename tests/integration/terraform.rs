@@ -438,7 +438,9 @@ async fn state_secrets_are_read_with_least_privilege() {
         eprintln!("SKIPPED: the terraform CLI is not on PATH (it is needed for this test)");
         return;
     }
-    let _shared = APISERVER.read().await;
+    // Exclusive: it grants config/default's ServiceAccount more for a while, which
+    // deploy.rs proves it does not have.
+    let _exclusive = APISERVER.write().await;
     let cp = control_plane();
     let client = cp.client().await.unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -462,7 +464,7 @@ async fn state_secrets_are_read_with_least_privilege() {
         &other.name,
         "--from-literal=k=v",
     ]);
-    pushed(cp, n).await;
+    let (mut state, dir) = pushed(cp, n).await;
 
     let token = cp
         .service_account_token(&client, "tfdrift-system", "tfdrift-operator")
@@ -537,7 +539,131 @@ async fn state_secrets_are_read_with_least_privilege() {
             other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
         }
     }
+
+    // A kind config/default does not grant: a Role the state names is reported not judged,
+    // with the permission; the rest stays ready.
+    let family = crate::check::family_dir("access");
+    let objects = crate::check::renamed(&family.join("objects.json"), "access", n);
+    let role = cp.kubectl_stdin(
+        &["create", "-o", "json", "-f", "-"],
+        &objects["kubernetes_role_v1.config_editor"].to_string(),
+    );
+    let role: Value = serde_json::from_str(&role).unwrap();
+    let mut resource =
+        crate::check::renamed(&family.join("state.tfstate"), "access", n)["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == "kubernetes_role_v1" && r["name"] == "config_editor")
+            .unwrap()
+            .clone();
+    resource["instances"][0]["attributes"]["metadata"][0]["uid"] = role["metadata"]["uid"].clone();
+    state["resources"].as_array_mut().unwrap().push(resource);
+    state["serial"] = Value::from(state["serial"].as_u64().unwrap_or(1) + 10);
+    push(dir.path(), &state, true);
+    let note = support::eventually(
+        "NotJudged naming the Role",
+        Duration::from_secs(60),
+        || async {
+            crate::operator::events(&client, n, "tfstate-default-app")
+                .await
+                .into_iter()
+                .find(|e| e.0 == "NotJudged" && e.2.contains("kubernetes_role_v1.config_editor"))
+                .map(|e| e.2)
+        },
+    )
+    .await;
+    assert!(
+        note.contains("kubernetes_role_v1.config_editor") && note.contains("roles"),
+        "{note}"
+    );
+    let forbidden = format!(
+        "tfdrift_terraform_state_not_judged{{namespace=\"{n}\",reason=\"forbidden\",suffix=\"app\",workspace=\"default\"}}"
+    );
+    support::eventually(
+        "the forbidden kind counted",
+        Duration::from_secs(60),
+        || async { (op.metric(&forbidden).await == Some(1.0)).then_some(()) },
+    )
+    .await;
+    assert!(
+        op.ready().await,
+        "not ready because of one kind it may not read"
+    );
+
+    // The read-only grant of the provider's kinds (config/terraform-kinds) and the records
+    // Role (config/terraform-state/operator): the Role is judged, without a restart.
+    let kinds = root.join("config/terraform-kinds/role.yaml");
+    cp.kubectl(&["apply", "-f", kinds.to_str().unwrap()]);
+    let records = root.join("config/terraform-state/operator/records_role.yaml");
+    cp.kubectl(&[
+        "apply",
+        "-n",
+        "tfdrift-system",
+        "-f",
+        records.to_str().unwrap(),
+    ]);
+    let series = "tfdrift_reconcile_total{group=\"rbac.authorization.k8s.io\",kind=\"Role\",result=\"in_sync\"}";
+    support::eventually(
+        "the Role judged in sync",
+        Duration::from_secs(60),
+        || async { (op.metric(series).await >= Some(1.0)).then_some(()) },
+    )
+    .await;
+    support::eventually(
+        "the forbidden kind no longer counted",
+        Duration::from_secs(60),
+        || async { (op.metric(&forbidden).await.unwrap_or(0.0) == 0.0).then_some(()) },
+    )
+    .await;
+    // It reads Roles and may not change one (nor any other RBAC object), nor write
+    // ConfigMaps outside its own namespace.
+    let roles = Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(own.clone(), n);
+    assert!(roles.get("config-editor").await.is_ok());
+    let label = kube::api::Patch::Merge(serde_json::json!({"metadata": {"labels": {"x": "y"}}}));
+    for (what, result) in [
+        (
+            "patch a Role",
+            roles
+                .patch("config-editor", &Default::default(), &label)
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "create a ConfigMap outside its namespace",
+            Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(own.clone(), n)
+                .create(
+                    &Default::default(),
+                    &serde_json::from_value(serde_json::json!({
+                        "metadata": {"name": "tfdrift-probe"}
+                    }))
+                    .unwrap(),
+                )
+                .await
+                .map(|_| ()),
+        ),
+    ] {
+        match result {
+            Err(kube::Error::Api(s)) if s.code == 403 => {}
+            other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
+        }
+    }
+
     drop(op);
+    cp.kubectl(&[
+        "delete",
+        "--ignore-not-found",
+        "-f",
+        kinds.to_str().unwrap(),
+    ]);
+    cp.kubectl(&[
+        "delete",
+        "--ignore-not-found",
+        "-n",
+        "tfdrift-system",
+        "-f",
+        records.to_str().unwrap(),
+    ]);
     cp.kubectl_stdin(&["delete", "--ignore-not-found", "-f", "-"], &grant);
     ns.delete(&client).await;
     other.delete(&client).await;
