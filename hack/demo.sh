@@ -87,6 +87,9 @@ else
   sed '/labels: {tfdrift.jin.dev\/enabled: "true"}/d' \
     tests/fixtures/kube-apiserver-v1.20.2/deploy-quantities-env/manifest.yaml |
     kubectl apply -n demo -f -
+  # What the provider's expander also sends (its schema defaults), as it created it.
+  kubectl patch deployment/deploy-quantities-env -n demo --type merge \
+    -p '{"spec":{"template":{"spec":{"automountServiceAccountToken":true,"enableServiceLinks":true}}}}'
   # The project's state fixture, moved to the demo namespace, with the object's uid (as
   # Terraform recorded it when it created the object).
   uid=$(kubectl get deployment/deploy-quantities-env -n demo -o jsonpath='{.metadata.uid}')
@@ -97,7 +100,9 @@ else
     '    namespace     = "infra"' "    config_path   = \"$KUBECONFIG\"" '    insecure      = true' \
     '  }' '}' >"$tf/main.tf"
   (cd "$tf" && export TF_CLI_CONFIG_FILE=/dev/null &&
-    terraform init -input=false -no-color >/dev/null && terraform state push -no-color state.json)
+    terraform init -input=false -no-color >/dev/null && terraform state push -no-color state.json &&
+    # The fixture's second instance naming this Deployment (a case of hash --tfstate's).
+    terraform state rm -no-color kubernetes_deployment.legacy >/dev/null)
   kubectl get secrets -n infra -l tfstate=true
   address() { kubectl get deployment/deploy-quantities-env -n demo -o jsonpath='{.metadata.annotations.tfdrift\.jin\.dev/terraform-address}'; }
   named() { [[ -n $(address) ]]; }
@@ -111,7 +116,29 @@ else
   wait_for "the DriftDetected event naming the address" tf_event
   kubectl get events -n demo --field-selector reason=DriftDetected,involvedObject.name=deploy-quantities-env
   say "what the state names but the cluster lacks: kubectl get events -n infra"
-  kubectl get events -n infra --field-selector reason=TerraformResourceMissing | head -4
+  # awk, not head: head would end the pipe early and, under pipefail, the demo with it.
+  kubectl get events -n infra --field-selector reason=TerraformResourceMissing | awk 'NR <= 4'
+
+  say "any kind a state names: a Role Terraform manages (a second state, suffix rbac)"
+  kubectl apply -f hack/demo-role.yaml
+  uid=$(kubectl get role/config-editor -n demo -o jsonpath='{.metadata.uid}')
+  rbac="$dir/terraform-rbac"
+  mkdir -p "$rbac"
+  sed "s/ROLE_UID/$uid/" hack/demo-role.tfstate >"$rbac/state.json"
+  sed 's/secret_suffix = "app"/secret_suffix = "rbac"/' "$tf/main.tf" >"$rbac/main.tf"
+  (cd "$rbac" && export TF_CLI_CONFIG_FILE=/dev/null &&
+    terraform init -input=false -no-color >/dev/null && terraform state push -no-color state.json)
+  # Its verdict is no annotation (tfdrift never patches RBAC objects); once the watch has
+  # listed it, it has been judged.
+  listed() { grep -q 'named objects listed.*rbac.authorization.k8s.io/v1 Role' "$dir/operator.log"; }
+  wait_for "the watch of Roles" listed
+  say "widening it by hand: kubectl patch role/config-editor (adds escalate to its first rule)"
+  kubectl patch role/config-editor -n demo --type json \
+    -p '[{"op": "add", "path": "/rules/0/verbs/-", "value": "escalate"}]'
+  role_event() { kubectl get events -n demo --field-selector reason=DriftDetected,involvedObject.name=config-editor -o name | grep -q .; }
+  wait_for "the DriftDetected event on the Role" role_event
+  kubectl get events -n demo --field-selector reason=DriftDetected,involvedObject.name=config-editor \
+    -o custom-columns='KIND:.involvedObject.kind,NAME:.involvedObject.name,MESSAGE:.message'
 fi
 
 say "done; stopping the operator and the control plane"
