@@ -56,7 +56,7 @@ bench-operator: ## The operator on the local control plane: BENCH_N objects (def
 	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" BENCH_N=$(BENCH_N) $(CARGO) bench --locked --bench operator
 
 .PHONY: bench-operator-terraform
-bench-operator-terraform: ## The operator reading a Terraform state naming BENCH_N objects, beside BENCH_N unrelated ones -> target/bench/results-terraform.json
+bench-operator-terraform: ## The operator reading a Terraform state naming BENCH_N objects of 8 kinds, beside BENCH_N unrelated ones -> target/bench/results-terraform.json
 	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" BENCH_N=$(BENCH_N) BENCH_SCENARIO=terraform $(CARGO) bench --locked --bench operator
 
 .PHONY: run

@@ -10,10 +10,14 @@
 //!    patch itself;
 //! 5. samples the operator's RSS and CPU, and kube-apiserver's CPU, from /proc.
 //!
-//! `BENCH_SCENARIO=terraform`: the N Deployments carry no label and no annotation; a
-//! Terraform state naming them is pushed through the real `kubernetes` backend (`terraform
-//! state push`: gzip, part Secrets), N other unlabelled Deployments sit beside them, and the
-//! operator runs with `--terraform-state-namespace`.
+//! `BENCH_SCENARIO=terraform`: N objects across eight kinds (Deployments, Services,
+//! ConfigMaps, Secrets, ServiceAccounts, Roles, RoleBindings, Namespaces; N/8 each, made
+//! from the typed state fixtures of `tests/terraform/typed/`) carry no label and no
+//! annotation; a Terraform state naming them is pushed through the real `kubernetes`
+//! backend (`terraform state push`: gzip, part Secrets), as many unrelated objects of those
+//! kinds sit beside them, and the operator runs cluster-wide with
+//! `--terraform-state-namespace` (and `--secret-namespaces` for the Secrets). Drifts are
+//! made on the Deployments, whose verdict is an annotation.
 //!
 //! Writes `target/bench/results.json` (`results-terraform.json`); with N ≥ 1000 in the
 //! label scenario also `docs/benchmarks.md`.
@@ -29,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
@@ -63,6 +67,11 @@ fn manifest(name: &str, image: &str) -> serde_json::Value {
 
 /// Writes (POST, PUT, PATCH, DELETE) kube-apiserver has served since it started.
 async fn apiserver_writes(client: &kube::Client) -> f64 {
+    apiserver_writes_by_resource(client).await.values().sum()
+}
+
+/// [`apiserver_writes`] by `verb resource`.
+async fn apiserver_writes_by_resource(client: &kube::Client) -> HashMap<String, f64> {
     let req = http::Request::get("/metrics")
         .body(Vec::new())
         .expect("request");
@@ -70,21 +79,27 @@ async fn apiserver_writes(client: &kube::Client) -> f64 {
         .request_text(req)
         .await
         .expect("kube-apiserver /metrics");
-    text.lines()
+    let label = |l: &str, k: &str| -> String {
+        l.split_once(&format!("{k}=\""))
+            .and_then(|(_, r)| r.split_once('"'))
+            .map(|(v, _)| v.to_owned())
+            .unwrap_or_default()
+    };
+    let mut by = HashMap::new();
+    for l in text
+        .lines()
         .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| {
-            [
-                "verb=\"POST\"",
-                "verb=\"PUT\"",
-                "verb=\"PATCH\"",
-                "verb=\"DELETE\"",
-                "verb=\"APPLY\"",
-            ]
-            .iter()
-            .any(|v| l.contains(v))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    {
+        let verb = label(l, "verb");
+        if !["POST", "PUT", "PATCH", "DELETE", "APPLY"].contains(&verb.as_str()) {
+            continue;
+        }
+        if let Some(v) = l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
+            *by.entry(format!("{verb} {}", label(l, "resource")))
+                .or_insert(0.0) += v;
+        }
+    }
+    by
 }
 
 /// Creates `<prefix>-00000`… `n` Deployments, 16 at a time: opted in with their spec-hash
@@ -106,6 +121,10 @@ async fn create(api: &Api<Deployment>, prefix: &str, n: usize, opted_in: bool) {
                     .as_object_mut()
                     .expect("labels")
                     .remove("tfdrift.jin.dev/enabled");
+                m["metadata"]["annotations"] = json!({"example.com/build": noise(i)});
+                // What the provider's expander sends besides (its schema defaults).
+                m["spec"]["template"]["spec"]["automountServiceAccountToken"] = json!(true);
+                m["spec"]["template"]["spec"]["enableServiceLinks"] = json!(true);
             }
             let d: Deployment = serde_json::from_value(m).expect("deployment");
             api.create(&PostParams::default(), &d)
@@ -146,6 +165,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Reconciles completed, over every kind and result.
+async fn reconciled(op: &Operator) -> f64 {
+    op.metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("tfdrift_reconcile_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[derive(Default)]
@@ -207,25 +236,204 @@ fn typed_instance(ns: &str, name: &str, noise: &str) -> serde_json::Value {
     })
 }
 
-/// Pushes a state naming `tf-00000`… through Terraform's `kubernetes` backend into `ns`.
-fn push_state(cp: &support::ControlPlane, ns: &str, n: usize) {
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut noise = || {
-        (0..25)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                format!("{:016x}", seed)
-            })
-            .collect::<String>()
+/// One kind of the mixed scenario: an object as the provider creates it and the state
+/// instance it records, from the typed fixtures (their namespace replaced by the bench's).
+struct Template {
+    resource: ApiResource,
+    namespaced: bool,
+    object: serde_json::Value,
+    resource_type: String,
+    instance: serde_json::Value,
+}
+
+impl Template {
+    /// The object and the state instance named `name`.
+    fn named(&self, ns: &str, name: &str) -> (serde_json::Value, serde_json::Value) {
+        let mut object = self.object.clone();
+        object["metadata"]["name"] = json!(name);
+        let mut instance = self.instance.clone();
+        let attrs = &mut instance["attributes"];
+        attrs["metadata"][0]["name"] = json!(name);
+        // As a state the provider wrote before the object's uid was recorded: not compared.
+        attrs["metadata"][0]["uid"] = json!("");
+        attrs["id"] = json!(if self.namespaced {
+            format!("{ns}/{name}")
+        } else {
+            name.to_owned()
+        });
+        (object, instance)
+    }
+}
+
+fn templates(ns: &str) -> Vec<Template> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/terraform/typed");
+    let read = |family: &str, file: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(root.join(family).join(file)).expect("typed fixture");
+        serde_json::from_str(&text.replace(&format!("tf-{family}"), ns)).expect("fixture JSON")
     };
+    let mut out = Vec::new();
+    for (family, address, group, version, kind, plural, namespaced) in [
+        (
+            "core",
+            "kubernetes_config_map_v1.app_config",
+            "",
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            true,
+        ),
+        (
+            "core",
+            "kubernetes_secret_v1.app_creds",
+            "",
+            "v1",
+            "Secret",
+            "secrets",
+            true,
+        ),
+        (
+            "core",
+            "kubernetes_service_account_v1.builder",
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+        ),
+        (
+            "core",
+            "kubernetes_service_v1.web_headless",
+            "",
+            "v1",
+            "Service",
+            "services",
+            true,
+        ),
+        (
+            "core",
+            "kubernetes_namespace_v1.core",
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            false,
+        ),
+        (
+            "access",
+            "kubernetes_role_v1.config_editor",
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            true,
+        ),
+        (
+            "access",
+            "kubernetes_role_binding_v1.config_editor",
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+        ),
+    ] {
+        let objects = read(family, "objects.json");
+        let state = read(family, "state.tfstate");
+        let (resource_type, name) = address.split_once('.').expect("address");
+        let resource = state["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|r| r["type"] == resource_type && r["name"] == name)
+            .expect("the fixture's instance");
+        out.push(Template {
+            resource: ApiResource::from_gvk_with_plural(
+                &kube::api::GroupVersionKind::gvk(group, version, kind),
+                plural,
+            ),
+            namespaced,
+            object: objects[address].clone(),
+            resource_type: resource_type.to_owned(),
+            instance: resource["instances"][0].clone(),
+        });
+    }
+    out
+}
+
+/// Creates `k` objects of each template, `<kind>-<prefix>-00000`…, 16 at a time; returns
+/// the state resources naming them.
+async fn create_kinds(
+    client: &kube::Client,
+    ns: &str,
+    templates: &[Template],
+    prefix: &str,
+    k: usize,
+) -> Vec<serde_json::Value> {
+    let mut resources = Vec::new();
+    for t in templates {
+        let api: Api<DynamicObject> = if t.namespaced {
+            Api::namespaced_with(client.clone(), ns, &t.resource)
+        } else {
+            Api::all_with(client.clone(), &t.resource)
+        };
+        let kind = t.resource.kind.to_lowercase();
+        let named: Vec<(serde_json::Value, serde_json::Value)> = (0..k)
+            .map(|i| {
+                let name = if t.namespaced {
+                    format!("{kind}-{prefix}-{i:05}")
+                } else {
+                    format!("{ns}-{prefix}-{i:05}")
+                };
+                t.named(ns, &name)
+            })
+            .collect();
+        futures::stream::iter(named.iter().map(|(o, _)| o.clone()))
+            .map(|o| {
+                let api = api.clone();
+                async move {
+                    let obj: DynamicObject = serde_json::from_value(o).expect("object");
+                    api.create(&PostParams::default(), &obj)
+                        .await
+                        .expect("create");
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        for (i, (_, instance)) in named.into_iter().enumerate() {
+            resources.push(json!({"mode": "managed", "type": t.resource_type,
+                "name": format!("{kind}_{i:05}"),
+                "provider": "provider[\"registry.terraform.io/hashicorp/kubernetes\"]",
+                "instances": [instance]}));
+        }
+    }
+    resources
+}
+
+/// The value of object `i`'s `example.com/build` annotation: as incompressible as real
+/// states are (so that gzip'd the state spans several part Secrets).
+fn noise(i: usize) -> String {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    (0..25)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            format!("{:016x}", seed)
+        })
+        .collect()
+}
+
+/// Pushes a state naming `tf-00000`… (and `extra`) through Terraform's `kubernetes` backend
+/// into `ns`.
+fn push_state(cp: &support::ControlPlane, ns: &str, n: usize, extra: Vec<serde_json::Value>) {
     let resources: Vec<serde_json::Value> = (0..n)
         .map(|i| {
             json!({"mode": "managed", "type": "kubernetes_deployment_v1", "name": format!("app_{i:05}"),
                    "provider": "provider[\"registry.terraform.io/hashicorp/kubernetes\"]",
-                   "instances": [typed_instance(ns, &format!("tf-{i:05}"), &noise())]})
+                   "instances": [typed_instance(ns, &format!("tf-{i:05}"), &noise(i))]})
         })
+        .chain(extra)
         .collect();
     let state = json!({"version": 4, "terraform_version": "1.5.0", "serial": 1,
                        "lineage": "bench-lineage", "outputs": {}, "resources": resources});
@@ -286,25 +494,32 @@ async fn run() {
         return;
     }
     let n = env_usize("BENCH_N", 1000);
-    let drifts = env_usize("BENCH_DRIFTS", 200).min(n);
+    // Deployments: all N objects of the label flow, an eighth of them in the mixed one.
+    let k = if terraform { n.div_ceil(8) } else { n };
+    let drifts = env_usize("BENCH_DRIFTS", 200).min(k);
     let cp = control_plane();
     let client = cp.client().await.expect("client");
     let ns = support::namespace(&client, "bench").await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
-    eprintln!("bench: creating {n} Deployments in {}", ns.name);
+    eprintln!("bench: creating {n} objects in {}", ns.name);
     let created = Instant::now();
+    let mut named_total = n;
     if terraform {
-        // Managed by Terraform: no label, no annotation.
-        create(&api, "tf", n, false).await;
-    } else {
-        create(&api, "app", n, true).await;
-    }
-    eprintln!("bench: created in {:.1}s", created.elapsed().as_secs_f64());
-    if terraform {
-        // As many Deployments again that nothing names: the operator sees them all.
-        create(&api, "other", n, false).await;
+        // Managed by Terraform: no label, no annotation; seven more kinds beside Deployments.
+        create(&api, "tf", k, false).await;
+        let templates = templates(&ns.name);
+        let extra = create_kinds(&client, &ns.name, &templates, "tf", k).await;
+        named_total = k + extra.len();
+        eprintln!(
+            "bench: {named_total} named objects of {} kinds created in {:.1}s",
+            templates.len() + 1,
+            created.elapsed().as_secs_f64()
+        );
+        // As many objects again that nothing names: the operator is told of them all.
+        create(&api, "other", k, false).await;
+        create_kinds(&client, &ns.name, &templates, "other", k).await;
         let pushed = Instant::now();
-        push_state(cp, &ns.name, n);
+        push_state(cp, &ns.name, k, extra);
         let parts = cp.kubectl(&[
             "get",
             "secrets",
@@ -316,10 +531,13 @@ async fn run() {
             "name",
         ]);
         eprintln!(
-            "bench: {n} unrelated Deployments created; state pushed in {:.1}s as {} Secret(s)",
+            "bench: {named_total} unrelated objects created; state pushed in {:.1}s as {} Secret(s)",
             pushed.elapsed().as_secs_f64(),
             parts.lines().count()
         );
+    } else {
+        create(&api, "app", n, true).await;
+        eprintln!("bench: created in {:.1}s", created.elapsed().as_secs_f64());
     }
 
     // One watch sees everything the benchmark measures.
@@ -385,16 +603,17 @@ async fn run() {
     let apiserver_pid = cp.apiserver_pid();
     let (_, api_cpu_before) = proc_usage(apiserver_pid);
     let resync = format!("{RESYNC_SECS}s");
-    let mut args = vec![
-        "--namespace",
-        ns.name.as_str(),
-        "--kinds",
-        "Deployment",
-        "--resync-period",
-        &resync,
-    ];
+    let mut args = vec!["--kinds", "Deployment", "--resync-period", &resync];
     if terraform {
-        args.extend(["--terraform-state-namespace", ns.name.as_str()]);
+        // Cluster-wide: Namespaces are among the kinds.
+        args.extend([
+            "--terraform-state-namespace",
+            ns.name.as_str(),
+            "--secret-namespaces",
+            ns.name.as_str(),
+        ]);
+    } else {
+        args.extend(["--namespace", ns.name.as_str()]);
     }
     let op = Operator::start(cp, "bench", &args);
     let pid = op.pid() as u32;
@@ -414,7 +633,17 @@ async fn run() {
     eventually(
         "every object has a verdict",
         Duration::from_secs(1800),
-        || async { (seen.lock().unwrap().verdicts >= n).then_some(()) },
+        || async {
+            let deployments = seen.lock().unwrap().verdicts >= k;
+            // The other annotated kinds (Services, ConfigMaps): their verdict patches, the
+            // only writes of an in-sync start; the kinds without annotations: their
+            // reconciles, every one of which decided.
+            (deployments
+                && (!terraform
+                    || (reconciled(&op).await >= named_total as f64
+                        && apiserver_writes(&client).await - writes_before >= 3.0 * k as f64)))
+                .then_some(())
+        },
     )
     .await;
     let initial_sync_s = start.elapsed().as_secs_f64();
@@ -423,19 +652,42 @@ async fn run() {
     let apiserver_cpu_s = api_cpu_after - api_cpu_before;
     let initial_writes = apiserver_writes(&client).await - writes_before;
     eprintln!("bench: initial sync {initial_sync_s:.2}s, {initial_writes} writes");
+    // Nothing should be drifted yet: say what is, if anything.
+    for line in op.metrics_text().await.lines() {
+        if line.starts_with("tfdrift_resources_drifted{") && !line.ends_with(" 0") {
+            eprintln!("bench: drifted before any drift was made: {line}");
+            if line.contains("kind=\"Deployment\"")
+                && let Ok(d) = api.get(&format!("tf-{:05}", 0)).await
+            {
+                eprintln!(
+                    "bench: e.g. tf-00000: {:?}",
+                    d.metadata
+                        .annotations
+                        .unwrap_or_default()
+                        .get("tfdrift.jin.dev/drift-summary")
+                );
+            }
+        }
+    }
 
-    let idle_from = op.reconciles("Deployment").await;
-    let writes_idle = apiserver_writes(&client).await;
+    let idle_from = reconciled(&op).await;
+    let writes_idle_by = apiserver_writes_by_resource(&client).await;
+    let writes_idle: f64 = writes_idle_by.values().sum();
     // Every watched object is reconciled at each resync; decided ones are counted.
     eventually(
         "3 resyncs",
         Duration::from_secs(RESYNC_SECS * 3 + 600),
-        || async {
-            (op.reconciles("Deployment").await >= idle_from + 3.0 * n as f64).then_some(())
-        },
+        || async { (reconciled(&op).await >= idle_from + 3.0 * named_total as f64).then_some(()) },
     )
     .await;
-    let steady_writes = apiserver_writes(&client).await - writes_idle;
+    let steady_by = apiserver_writes_by_resource(&client).await;
+    let steady_writes = steady_by.values().sum::<f64>() - writes_idle;
+    for (what, v) in &steady_by {
+        let d = v - writes_idle_by.get(what).copied().unwrap_or(0.0);
+        if d > 0.0 {
+            eprintln!("bench: written at steady state: {d} × {what}");
+        }
+    }
     let (rss_steady_mib, _) = proc_usage(pid);
     eprintln!("bench: {steady_writes} writes over 3 resyncs, steady RSS {rss_steady_mib:.1} MiB");
 
@@ -477,7 +729,8 @@ async fn run() {
 
     let results = json!({
         "scenario": if terraform { "terraform" } else { "label" },
-        "n": n,
+        "n": named_total,
+        "kinds": if terraform { 8 } else { 1 },
         "initial_sync_s": initial_sync_s,
         "initial_writes": initial_writes,
         "steady_writes": steady_writes,

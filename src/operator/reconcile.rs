@@ -16,12 +16,9 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::core::contract;
-use crate::core::explain;
-use crate::core::explain::diff;
-use crate::core::fingerprint::{self, Fingerprint};
+use crate::core::fingerprint::Fingerprint;
 use crate::core::ignore::{self, Rule};
 use crate::core::object::ObjectId;
-use crate::core::text;
 use crate::core::verdict::Verdict;
 use crate::operator::hpa::Scalers;
 use crate::operator::metrics::Metrics;
@@ -480,14 +477,7 @@ pub async fn reconcile<K: Fingerprint>(
         );
     }
     if plan.explain
-        && let Some((summary, why)) = explain(
-            &ctx,
-            &key,
-            obj.as_ref(),
-            &plan.live_hash,
-            scaled_by.is_some(),
-        )
-        .await
+        && let Some((summary, why)) = obj.explanation(scaled_by.is_some())
     {
         if obj.annotations().get(contract::DRIFT_SUMMARY) != Some(&summary) {
             plan.patch.insert(contract::DRIFT_SUMMARY, Some(summary));
@@ -543,79 +533,6 @@ pub async fn reconcile<K: Fingerprint>(
         .inc();
     lock(&ctx.failures).remove(&key);
     Ok(Action::requeue(ctx.resync_period))
-}
-
-const RECORD_OF_ANOTHER_HASH: &str =
-    "cannot say what changed: the baseline record is of another spec-hash";
-const NO_RECORD: &str = "cannot say what changed: no tfdrift.jin.dev/baseline record \
-    (write one with `tfdrift hash --annotate`)";
-
-/// Longest drift summary kept in the annotation; events.k8s.io notes hold 1 KiB in all.
-const SUMMARY_LIMIT: usize = 900;
-
-/// What drifted and who changed it, from the full object (one GET): the summary for the
-/// annotation and the explanation for the event (empty when nothing can be said beyond the
-/// summary). `None` when the object cannot be fetched or has changed again since it was
-/// cached (its own watch event follows). Failing to explain never blocks the verdict.
-async fn explain<K: Fingerprint>(
-    ctx: &Context,
-    key: &ObjectId,
-    obj: &Cached<K>,
-    live: &str,
-    scaled: bool,
-) -> Option<(String, String)> {
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let full = match ctx.call(key, "get", api.get(&key.name)).await {
-        Ok(Some(full)) => full,
-        Ok(None) => return None,
-        Err(error) => {
-            warn!(
-                error = &error as &dyn std::error::Error,
-                "cannot fetch the object to explain its drift"
-            );
-            return None;
-        }
-    };
-    // The same rules as the cached summary, so that the hashes meet.
-    let annotation = full.annotations().get(contract::IGNORE).map(String::as_str);
-    let rules = ignore::rules_for(&key.kind, &ctx.defaults(&key.kind), annotation, scaled).rules;
-    let mut spec = fingerprint::spec_value(&full).ok()?;
-    ignore::apply(&mut spec, &rules);
-    if fingerprint::hash_spec(&key.kind, &spec).ok()? != live {
-        return None;
-    }
-    let (record, spec_hash) = (
-        full.annotations()
-            .get(contract::BASELINE)
-            .map(|r| diff::decode_record(r)),
-        obj.annotations()
-            .get(contract::SPEC_HASH)
-            .map(|s| s.trim().to_ascii_lowercase())
-            .unwrap_or_default(),
-    );
-    let (summary, why) = match record {
-        Some(Ok((h, mut baseline))) if h == spec_hash => {
-            ignore::apply(&mut baseline, &rules);
-            let why = explain::describe(
-                &key.kind,
-                &baseline,
-                &spec,
-                full.meta().managed_fields.as_deref().unwrap_or_default(),
-                explain::Values::Shown,
-                SUMMARY_LIMIT,
-                // E.g. the scale subresource before 1.22 recorded no field owner.
-                "no writer recorded since tfdrift last saw it in sync, to the second",
-            );
-            (why.clone(), why)
-        }
-        Some(Ok(_)) => (RECORD_OF_ANOTHER_HASH.to_owned(), String::new()),
-        Some(Err(error)) => (format!("cannot say what changed: {error}"), String::new()),
-        None => (NO_RECORD.to_owned(), String::new()),
-    };
-    Some((
-        text::bounded(&summary, SUMMARY_LIMIT),
-        text::bounded(&why, SUMMARY_LIMIT),
-    ))
 }
 
 /// Publishes an event. A failure is logged and counted, not retried: the annotations
@@ -716,6 +633,7 @@ fn jitter_seed(key: &ObjectId, n: u32) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::core::text;
 
     /// An operator error — a failed watch or patch, an unreadable state — says each cause once.
     #[test]
@@ -921,7 +839,7 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn drift_is_fetched_reported_then_recorded() {
+    async fn drift_is_reported_then_recorded_without_a_fetch() {
         let d = with_annotations(&[(contract::SPEC_HASH, OTHER)]);
         let (ctx, mut handle, _leader) = context(true);
         let verifier =
@@ -937,18 +855,15 @@ pub(crate) mod tests {
         drop(ctx);
         let seen = verifier.await.unwrap();
         let calls: Vec<_> = seen.iter().map(|s| s.method.clone()).collect();
-        assert_eq!(calls, [Method::GET, Method::POST, Method::PATCH]);
+        // The watch event carried what explains the drift: no GET before the event.
+        assert_eq!(calls, [Method::POST, Method::PATCH]);
         assert_eq!(
             seen[0].path,
-            "/apis/apps/v1/namespaces/fixtures/deployments/deploy-minimal"
-        );
-        assert_eq!(
-            seen[1].path,
             "/apis/events.k8s.io/v1/namespaces/fixtures/events"
         );
-        assert_eq!(seen[1].body["reason"], "DriftDetected");
+        assert_eq!(seen[0].body["reason"], "DriftDetected");
         assert_eq!(
-            seen[2].body["metadata"]["annotations"][contract::DRIFTED],
+            seen[1].body["metadata"]["annotations"][contract::DRIFTED],
             "true"
         );
     }
@@ -1006,8 +921,8 @@ pub(crate) mod tests {
             .iter()
             .map(|s| (s.method.clone(), s.body["reason"].clone()))
             .collect();
-        assert_eq!(first[1], (Method::POST, json!("DriftDetected")));
-        assert_eq!(first[2].0, Method::PATCH);
+        assert_eq!(first[0], (Method::POST, json!("DriftDetected")));
+        assert_eq!(first[1].0, Method::PATCH);
 
         // The restarted operator sees the object as the lost PATCH left it.
         let (ctx, mut handle, _leader) = context(true);

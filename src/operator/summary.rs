@@ -15,9 +15,21 @@ use kube::runtime::watcher;
 use serde::Deserialize;
 use serde_json::Value;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
 use crate::core::contract;
+use crate::core::explain::{self, diff};
 use crate::core::fingerprint::{self, Fingerprint};
 use crate::core::ignore::{self, Rule};
+use crate::core::text;
+
+const RECORD_OF_ANOTHER_HASH: &str =
+    "cannot say what changed: the baseline record is of another spec-hash";
+const NO_RECORD: &str = "cannot say what changed: no tfdrift.jin.dev/baseline record \
+    (write one with `tfdrift hash --annotate`)";
+
+/// Longest drift summary kept in the annotation; events.k8s.io notes hold 1 KiB in all.
+const SUMMARY_LIMIT: usize = 900;
 
 /// The annotations reconcile reads; every other annotation is dropped from the cache.
 const KEPT_ANNOTATIONS: [&str; 10] = [
@@ -81,8 +93,56 @@ pub struct Cached<K> {
     /// What is wrong with the rules of its `tfdrift.jin.dev/ignore` annotation, if anything.
     #[serde(skip)]
     pub invalid_rules: Option<Box<str>>,
+    /// What drifted and who changed it, for each view that differs from the spec-hash: made
+    /// from the object this event decoded (managedFields and all), so that reporting a
+    /// drift takes no second round trip. `None` while in sync.
+    #[serde(skip)]
+    explained: Option<Box<Explained>>,
     #[serde(skip)]
     kind: PhantomData<fn() -> K>,
+}
+
+/// (summary for the annotation, explanation for the event; empty when nothing can be said
+/// beyond the summary), per view.
+#[derive(Clone, Default)]
+struct Explained {
+    plain: Option<(Box<str>, Box<str>)>,
+    scaled: Option<(Box<str>, Box<str>)>,
+}
+
+/// What changed between the baseline record and `spec` (the live fingerprint under `rules`)
+/// and who changed it.
+fn explanation(
+    kind: &str,
+    spec: &Value,
+    rules: &[Rule],
+    record: Option<&str>,
+    spec_hash: &str,
+    managed: &[ManagedFieldsEntry],
+) -> (Box<str>, Box<str>) {
+    let (summary, why) = match record.map(diff::decode_record) {
+        Some(Ok((h, mut baseline))) if h == spec_hash => {
+            ignore::apply(&mut baseline, rules);
+            let why = explain::describe(
+                kind,
+                &baseline,
+                spec,
+                managed,
+                explain::Values::Shown,
+                SUMMARY_LIMIT,
+                // E.g. the scale subresource before 1.22 recorded no field owner.
+                "no writer recorded since tfdrift last saw it in sync, to the second",
+            );
+            (why.clone(), why)
+        }
+        Some(Ok(_)) => (RECORD_OF_ANOTHER_HASH.to_owned(), String::new()),
+        Some(Err(error)) => (format!("cannot say what changed: {error}"), String::new()),
+        None => (NO_RECORD.to_owned(), String::new()),
+    };
+    (
+        text::bounded(&summary, SUMMARY_LIMIT).into(),
+        text::bounded(&why, SUMMARY_LIMIT).into(),
+    )
 }
 
 /// The baseline record's fingerprint, decoded at most once and only when needed; `None`
@@ -100,10 +160,10 @@ impl Record<'_> {
         self.decoded
             .get_or_insert_with(|| {
                 let text = text?;
-                if crate::core::explain::diff::record_hash(text) != spec_hash {
+                if diff::record_hash(text) != spec_hash {
                     return None;
                 }
-                let (hash, spec) = crate::core::explain::diff::decode_record(text).ok()?;
+                let (hash, spec) = diff::decode_record(text).ok()?;
                 (fingerprint::hash_spec(kind, &spec).ok()? == hash).then_some(spec)
             })
             .as_ref()
@@ -132,7 +192,7 @@ impl<K: Fingerprint> Cached<K> {
             .filter(|h| fingerprint::is_hash(h));
         let baseline_hash = annotations
             .get(contract::BASELINE)
-            .and_then(|r| crate::core::explain::diff::record_hash(r));
+            .and_then(|r| diff::record_hash(r));
         let mut record = Record {
             kind,
             text: annotations.get(contract::BASELINE).map(String::as_str),
@@ -142,18 +202,24 @@ impl<K: Fingerprint> Cached<K> {
         let mut pending_record = None;
         let mut ignored = None;
         let mut scaled = None;
+        let mut explained = Explained::default();
+        let managed = meta.managed_fields.as_deref().unwrap_or_default();
+        let baseline_text = annotations.get(contract::BASELINE).map(String::as_str);
+        let drifted = |live: &Result<Live, String>| match (live, spec_hash.as_deref()) {
+            (Ok(l), Some(h)) => l.hash != h && !l.record_agrees,
+            _ => false,
+        };
         // One canonicalisation serves every variant and, when needed, the record.
         let live = match fingerprint::spec_value(&obj) {
-            Err(e) => Err(crate::core::text::chain(&e)),
+            Err(e) => Err(text::chain(&e)),
             Ok(mut spec) => {
                 ignored = ignore::apply(&mut spec, &parsed.rules).map(Into::into);
                 let mut view = |spec: &Value, rules: &[Rule]| -> Result<Live, String> {
-                    let hash = fingerprint::hash_spec(kind, spec)
-                        .map_err(|e| crate::core::text::chain(&e))?;
+                    let hash = fingerprint::hash_spec(kind, spec).map_err(|e| text::chain(&e))?;
                     let in_sync = spec_hash.as_deref() == Some(hash.as_str());
                     if in_sync && opts.record_baselines && baseline_hash != Some(hash.as_str()) {
                         // Too large to record: left out, the drift is then reported without detail.
-                        pending_record = crate::core::explain::diff::encode_record(&hash, spec)
+                        pending_record = diff::encode_record(&hash, spec)
                             .ok()
                             .map(String::into_boxed_str);
                     }
@@ -169,6 +235,16 @@ impl<K: Fingerprint> Cached<K> {
                     })
                 };
                 let live = view(&spec, &parsed.rules);
+                if drifted(&live) {
+                    explained.plain = Some(explanation(
+                        kind,
+                        &spec,
+                        &parsed.rules,
+                        baseline_text,
+                        spec_hash.as_deref().unwrap_or_default(),
+                        managed,
+                    ));
+                }
                 if let Some(replicas) = opts
                     .hpa_aware
                     .then(|| Rule::replicas(kind))
@@ -179,7 +255,18 @@ impl<K: Fingerprint> Cached<K> {
                 {
                     let mut rules = parsed.rules.clone();
                     rules.push(replicas);
-                    scaled = view(&spec, &rules).ok();
+                    let view = view(&spec, &rules);
+                    if drifted(&view) {
+                        explained.scaled = Some(explanation(
+                            kind,
+                            &spec,
+                            &rules,
+                            baseline_text,
+                            spec_hash.as_deref().unwrap_or_default(),
+                            managed,
+                        ));
+                    }
+                    scaled = view.ok();
                 }
                 live
             }
@@ -194,8 +281,24 @@ impl<K: Fingerprint> Cached<K> {
             scaled,
             ignored,
             invalid_rules,
+            explained: (explained.plain.is_some() || explained.scaled.is_some())
+                .then(|| Box::new(explained)),
             kind: PhantomData,
         }
+    }
+
+    /// What drifted and who changed it in the view judged by (`scaled`: an HPA scales the
+    /// object): the summary for the annotation and the explanation for the event. `None`
+    /// when that view is not drifted.
+    pub fn explanation(&self, scaled: bool) -> Option<(String, String)> {
+        let e = self.explained.as_deref()?;
+        let view = if scaled && self.scaled.is_some() {
+            &e.scaled
+        } else {
+            &e.plain
+        };
+        view.as_ref()
+            .map(|(summary, why)| (summary.to_string(), why.to_string()))
     }
 
     /// The live state to judge by: without `replicas` when an HPA scales the object.
@@ -264,6 +367,7 @@ impl<K> Clone for Cached<K> {
             scaled: self.scaled.clone(),
             ignored: self.ignored.clone(),
             invalid_rules: self.invalid_rules.clone(),
+            explained: self.explained.clone(),
             kind: PhantomData,
         }
     }
@@ -393,11 +497,8 @@ mod tests {
     fn an_hpa_view_ignores_replicas_and_the_record_bridges_the_spec_hash() {
         let intended = live_fixture();
         let spec_hash = fingerprint::hash(&intended).unwrap();
-        let record = crate::core::explain::diff::encode_record(
-            &spec_hash,
-            &fingerprint::spec_value(&intended).unwrap(),
-        )
-        .unwrap();
+        let record =
+            diff::encode_record(&spec_hash, &fingerprint::spec_value(&intended).unwrap()).unwrap();
         let mut scaled = intended.clone();
         scaled.spec.as_mut().unwrap().replicas = Some(3);
         annotate(
@@ -421,9 +522,7 @@ mod tests {
 
         // A record of another spec-hash, or tampered with, proves nothing.
         let mut forged = scaled.clone();
-        let other =
-            crate::core::explain::diff::encode_record(&"0".repeat(64), &serde_json::json!({}))
-                .unwrap();
+        let other = diff::encode_record(&"0".repeat(64), &serde_json::json!({})).unwrap();
         annotate(&mut forged, &[(contract::BASELINE, &other)]);
         assert!(
             !Cached::new(forged, &hpa_aware(Vec::new()))
@@ -432,11 +531,7 @@ mod tests {
                 .record_agrees
         );
         let mut tampered = scaled;
-        let lie = crate::core::explain::diff::encode_record(
-            &spec_hash,
-            &serde_json::json!({"replicas": 3}),
-        )
-        .unwrap();
+        let lie = diff::encode_record(&spec_hash, &serde_json::json!({"replicas": 3})).unwrap();
         annotate(&mut tampered, &[(contract::BASELINE, &lie)]);
         assert!(
             !Cached::new(tampered, &hpa_aware(Vec::new()))
@@ -476,11 +571,7 @@ mod tests {
         let mut d = live_fixture();
         add_istio_proxy(&mut d);
         let old_hash = fingerprint::hash(&d).unwrap();
-        let record = crate::core::explain::diff::encode_record(
-            &old_hash,
-            &fingerprint::spec_value(&d).unwrap(),
-        )
-        .unwrap();
+        let record = diff::encode_record(&old_hash, &fingerprint::spec_value(&d).unwrap()).unwrap();
         annotate(&mut d, &[(contract::SPEC_HASH, &old_hash)]);
         let defaults = istio_defaults();
         let without_record = Cached::new(d.clone(), &hpa_aware(defaults.clone()));
