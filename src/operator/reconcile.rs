@@ -342,30 +342,26 @@ impl Context {
         patch: &BTreeMap<&'static str, Option<String>>,
     ) -> Result<bool, Error> {
         let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
+        self.patch_annotations_of(api, key, patch).await
+    }
+
+    /// [`Context::patch_annotations`] for an object of any kind, through `api` (the
+    /// object's namespace's, or the cluster's for a cluster-scoped kind).
+    pub async fn patch_annotations_of<K>(
+        &self,
+        api: Api<K>,
+        key: &ObjectId,
+        patch: &BTreeMap<&'static str, Option<String>>,
+    ) -> Result<bool, Error>
+    where
+        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
         let body = json!({ "metadata": { "annotations": patch } });
         let params = PatchParams {
             field_manager: Some(contract::FIELD_MANAGER.into()),
             ..Default::default()
         };
         // A metadata patch: the server answers with metadata only, which is all we need.
-        let patch = Patch::Merge(&body);
-        let call = api.patch_metadata(&key.name, &params, &patch);
-        Ok(self.call(key, "patch", call).await?.is_some())
-    }
-
-    /// [`Context::patch_annotations`] for an object of any kind, through `api` (the
-    /// object's namespace's, or the cluster's for a cluster-scoped kind).
-    pub async fn patch_annotations_of(
-        &self,
-        api: Api<kube::api::DynamicObject>,
-        key: &ObjectId,
-        patch: &BTreeMap<&'static str, Option<String>>,
-    ) -> Result<bool, Error> {
-        let body = json!({ "metadata": { "annotations": patch } });
-        let params = PatchParams {
-            field_manager: Some(contract::FIELD_MANAGER.into()),
-            ..Default::default()
-        };
         let patch = Patch::Merge(&body);
         let call = api.patch_metadata(&key.name, &params, &patch);
         Ok(self.call(key, "patch", call).await?.is_some())

@@ -29,7 +29,7 @@ const NO_RECORD: &str = "cannot say what changed: no tfdrift.jin.dev/baseline re
     (write one with `tfdrift hash --annotate`)";
 
 /// Longest drift summary kept in the annotation; events.k8s.io notes hold 1 KiB in all.
-const SUMMARY_LIMIT: usize = 900;
+pub(crate) const SUMMARY_LIMIT: usize = 900;
 
 /// The annotations reconcile reads; every other annotation is dropped from the cache.
 const KEPT_ANNOTATIONS: [&str; 10] = [
@@ -177,12 +177,7 @@ impl<K: Fingerprint> Cached<K> {
     pub fn new(mut obj: K, opts: &Options) -> Self {
         let kind = <K as k8s_openapi::Resource>::KIND;
         let meta = std::mem::take(obj.meta_mut());
-        let opted_in = meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(contract::ENABLED_LABEL))
-            .map(String::as_str)
-            == Some("true");
+        let opted_in = opted_in(&meta);
         let mut annotations = meta.annotations.unwrap_or_default();
         let annotation = annotations.get(contract::IGNORE).map(String::as_str);
         let parsed = ignore::rules_for(kind, &opts.defaults, annotation, false);
@@ -275,7 +270,7 @@ impl<K: Fingerprint> Cached<K> {
         Cached {
             metadata: identity(meta.name, meta.namespace, meta.uid, meta.resource_version),
             opted_in,
-            tfdrift_annotations: kept_annotations(&mut annotations),
+            tfdrift_annotations: take_annotations(&mut annotations, &KEPT_ANNOTATIONS),
             pending_record,
             live,
             scaled,
@@ -319,7 +314,8 @@ impl<K: Fingerprint> Cached<K> {
     }
 }
 
-fn identity(
+/// Metadata with the identity fields only.
+pub(crate) fn identity(
     name: Option<String>,
     namespace: Option<String>,
     uid: Option<String>,
@@ -334,9 +330,22 @@ fn identity(
     }
 }
 
-fn kept_annotations(annotations: &mut BTreeMap<String, String>) -> Box<[(&'static str, Box<str>)]> {
-    KEPT_ANNOTATIONS
-        .iter()
+/// Whether the object carries the opt-in label.
+pub(crate) fn opted_in(meta: &ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(contract::ENABLED_LABEL))
+        .map(String::as_str)
+        == Some("true")
+}
+
+/// The annotations of `keys`, taken out of `annotations`, as a boxed slice (a map node
+/// costs more than the values).
+pub(crate) fn take_annotations(
+    annotations: &mut BTreeMap<String, String>,
+    keys: &[&'static str],
+) -> Box<[(&'static str, Box<str>)]> {
+    keys.iter()
         .filter_map(|k| annotations.remove(*k).map(|v| (*k, v.into_boxed_str())))
         .collect()
 }

@@ -17,9 +17,7 @@ use crate::core::ignore::api::ApiRule;
 use crate::core::object::ObjectId;
 use crate::intent::terraform::judge::{self, Judgment};
 use crate::operator::intents::StateIntent;
-
-/// Longest explanation kept; events.k8s.io notes hold 1 KiB in all.
-pub const SUMMARY_LIMIT: usize = 900;
+use crate::operator::summary;
 
 /// The annotations a plan reads; every other one is dropped.
 const KEPT_ANNOTATIONS: [&str; 9] = contract::OPERATOR_ANNOTATIONS;
@@ -105,25 +103,11 @@ impl Judged {
 
     /// `meta`'s identity and tfdrift annotations only, not judged: what a deletion carries.
     pub fn identity(meta: ObjectMeta) -> Judged {
-        let opted_in = meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(contract::ENABLED_LABEL))
-            .map(String::as_str)
-            == Some("true");
+        let opted_in = summary::opted_in(&meta);
         let mut annotations = meta.annotations.unwrap_or_default();
-        let tfdrift_annotations = KEPT_ANNOTATIONS
-            .iter()
-            .filter_map(|k| annotations.remove(*k).map(|v| (*k, v.into_boxed_str())))
-            .collect();
+        let tfdrift_annotations = summary::take_annotations(&mut annotations, &KEPT_ANNOTATIONS);
         Judged {
-            metadata: ObjectMeta {
-                name: meta.name,
-                namespace: meta.namespace,
-                uid: meta.uid,
-                resource_version: meta.resource_version,
-                ..ObjectMeta::default()
-            },
+            metadata: summary::identity(meta.name, meta.namespace, meta.uid, meta.resource_version),
             opted_in,
             tfdrift_annotations,
             outcome: Outcome::InSync { note: None },
@@ -181,7 +165,7 @@ fn judge_all(
     }
     Outcome::Drifted {
         addresses: addresses.join(", ").into(),
-        summary: judge::explain(&changes, managed, SUMMARY_LIMIT).into(),
+        summary: judge::explain(&changes, managed, summary::SUMMARY_LIMIT).into(),
     }
 }
 
