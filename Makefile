@@ -42,7 +42,8 @@ envtest: ## Provision kube-apiserver + etcd for the integration tests; prints th
 
 .PHONY: test
 test: ## Unit, fixture, CLI and integration tests (integration on a real kube-apiserver + etcd)
-	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" $(CARGO) test --locked --all-targets
+	assets=$$(hack/envtest.sh) && helm=$$(hack/helm.sh || echo) && \
+	  KUBEBUILDER_ASSETS="$$assets" TFDRIFT_HELM="$$helm" $(CARGO) test --locked --all-targets
 
 .PHONY: bench
 bench: bench-fingerprint bench-operator bench-operator-terraform ## All benchmarks

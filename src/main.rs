@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tfdrift::cli::args::{CheckArgs, Cli, Command, HashArgs, OutputFormat};
 use tfdrift::cli::manifest::Manifests;
-use tfdrift::cli::{check, hash, tfstate};
+use tfdrift::cli::{check, hash, helm, tfstate};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -116,26 +116,41 @@ fn run_hash_tfstate(path: &Path, args: &HashArgs) -> anyhow::Result<()> {
 const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let source = tfstate::display(&args.tfstate);
     let options = check::Options {
         concurrency: usize::from(args.concurrency),
         api_timeout: args.api_timeout,
         defaults: args.ignore.defaults()?,
         rules: args.fields.rules()?,
     };
-    let input = tfstate::read_input(&args.tfstate)?;
-    let read = check::read_state(&source, input)?;
-    print_notes(&read.notes);
-    if !check::names_anything(&read) {
-        print_notes(&[format!("{source} names no Kubernetes instance")]);
-    }
+    let mut read = match &args.tfstate {
+        Some(path) => {
+            let source = tfstate::display(path);
+            let input = tfstate::read_input(path)?;
+            let read = check::read_state(&source, input)?;
+            if !check::names_anything(&read) {
+                print_notes(&[format!("{source} names no Kubernetes instance")]);
+            }
+            read
+        }
+        None => Default::default(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let total = read.instances.len();
     let report = runtime.block_on(async {
         let client = tfdrift::cluster::client(args.kubeconfig.as_deref()).await?;
+        if !args.helm_release.is_empty() || !read.releases.is_empty() {
+            helm::expand(
+                client.clone(),
+                &mut read,
+                &args.helm_release,
+                args.api_timeout,
+            )
+            .await;
+        }
+        print_notes(&read.notes);
+        let total = read.instances.len();
         let done = Arc::new(AtomicUsize::new(0));
         let progress = tokio::spawn({
             let done = done.clone();

@@ -160,6 +160,21 @@ pub struct RunArgs {
     )]
     pub terraform_state_namespace: Vec<String>,
 
+    /// Namespaces whose Helm v3 releases are a source of intent, comma-separated. Every
+    /// object of each release's latest deployed revision (its manifest, read from Helm's
+    /// release record Secret) is judged as `tfdrift check --helm-release` judges it, and
+    /// named by the release (and by the Terraform address of a `helm_release` naming it in
+    /// a --terraform-state-namespace state). While Helm is installing, upgrading or rolling
+    /// back, no new drift is reported. Reading the records needs the config/helm-releases
+    /// component per namespace, reading the kinds the config/terraform-kinds one.
+    #[arg(
+        long,
+        env = "TFDRIFT_HELM_NAMESPACE",
+        value_delimiter = ',',
+        value_name = "NS"
+    )]
+    pub helm_namespace: Vec<String>,
+
     /// Kinds whose objects named by a state carry the verdict annotations, comma-separated,
     /// `Kind` for the core group or `Kind.group` (e.g. Deployment.apps,Ingress.networking.k8s.io);
     /// empty: none. Every other kind gets no write at all: its verdict is kept in a record in
@@ -249,6 +264,7 @@ impl RunArgs {
             resync_period: self.resync_period,
             namespace: self.namespace.clone(),
             terraform_state_namespaces: self.terraform_state_namespace.clone(),
+            helm_namespaces: self.helm_namespace.clone(),
             annotate_kinds: annotate_kinds(&self.annotate_kinds)?,
             secret_namespaces: secret_scope(&self.secret_namespaces),
             rediscover_period: self.rediscover_period,
@@ -323,10 +339,20 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("intent").required(true).multiple(true).args(["tfstate", "helm_release"]))]
 pub struct CheckArgs {
-    /// The Terraform state (format v4, plain or gzip'd JSON), or - for standard input.
+    /// The Terraform state (format v4, plain or gzip'd JSON), or - for standard input. Its
+    /// helm_release instances are judged by their release records in the cluster.
     #[arg(long, value_name = "FILE")]
-    pub tfstate: PathBuf,
+    pub tfstate: Option<PathBuf>,
+
+    /// A Helm v3 release to judge every object of: `NAMESPACE/NAME`, `NAME` (in the
+    /// kubeconfig's namespace), or `NAMESPACE/*` for every release there. Its intent is the
+    /// latest deployed revision's manifest, read from Helm's release record (a Secret, or a
+    /// ConfigMap with HELM_DRIVER=configmap); needs list and get on secrets there.
+    /// Repeatable; may be given with --tfstate.
+    #[arg(long, value_name = "[NAMESPACE/]NAME")]
+    pub helm_release: Vec<crate::cli::helm::Wanted>,
 
     /// Path to a kubeconfig. Default: $KUBECONFIG, ~/.kube/config, or in-cluster config.
     #[arg(long, env = "KUBECONFIG")]

@@ -327,6 +327,8 @@ fn row_of_unjudged(u: Unjudged) -> Checked {
         Why::Unsupported(_) => Status::Unsupported,
         Why::NotJudged(_) => Status::NotJudged,
         Why::Invalid(_) => Status::Error,
+        Why::Drifted(_) => Status::Drifted,
+        Why::Missing(_) => Status::Missing,
     };
     let id = u.id.unwrap_or_else(|| ObjectId::in_group("", "", "", ""));
     Checked {

@@ -4,5 +4,6 @@
 pub mod args;
 pub mod check;
 pub mod hash;
+pub mod helm;
 pub mod manifest;
 pub mod tfstate;

@@ -34,7 +34,7 @@ pub const IGNORED: &str = "tfdrift.jin.dev/ignored";
 pub const IGNORE_INVALID: &str = "tfdrift.jin.dev/ignore-invalid";
 
 /// Where the operator took intent from, when it was not the spec-hash annotation:
-/// `terraform-state`. Terraform's state wins over a spec-hash (it is Terraform's own record).
+/// `terraform-state`, or `helm` (a Helm release's record). Terraform's state wins over a spec-hash (it is Terraform's own record).
 pub const INTENT_SOURCE: &str = "tfdrift.jin.dev/intent-source";
 /// The Terraform address of an object named in state:
 /// `module.app.kubernetes_deployment_v1.web["blue"]`.
@@ -43,9 +43,14 @@ pub const TERRAFORM_ADDRESS: &str = "tfdrift.jin.dev/terraform-address";
 /// `kubernetes` backend.
 pub const TERRAFORM_WORKSPACE: &str = "tfdrift.jin.dev/terraform-workspace";
 
+/// The Helm release an object's intent comes from (`intent-source: helm`): `NAMESPACE/NAME`.
+pub const HELM_RELEASE: &str = "tfdrift.jin.dev/helm-release";
+/// The revision of that release the object is judged against.
+pub const HELM_REVISION: &str = "tfdrift.jin.dev/helm-revision";
+
 /// The annotations the operator owns (and removes on opt-out). The baseline record is
 /// intent, like the spec-hash, and stays.
-pub const OPERATOR_ANNOTATIONS: [&str; 9] = [
+pub const OPERATOR_ANNOTATIONS: [&str; 11] = [
     DRIFTED,
     DRIFTED_AT,
     LIVE_HASH,
@@ -55,6 +60,8 @@ pub const OPERATOR_ANNOTATIONS: [&str; 9] = [
     INTENT_SOURCE,
     TERRAFORM_ADDRESS,
     TERRAFORM_WORKSPACE,
+    HELM_RELEASE,
+    HELM_REVISION,
 ];
 
 /// Field manager of the operator's patches.

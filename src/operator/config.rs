@@ -25,6 +25,8 @@ pub struct Config {
     pub namespace: Option<String>,
     /// Namespaces of Terraform `kubernetes`-backend states to take intent from.
     pub terraform_state_namespaces: Vec<String>,
+    /// Namespaces of Helm release records to take intent from.
+    pub helm_namespaces: Vec<String>,
     /// Kinds whose named objects carry verdict annotations; the rest get records.
     pub annotate_kinds: AnnotateKinds,
     /// Where named Secrets are read.

@@ -72,6 +72,42 @@ impl StateIntent {
             .and_then(|c| c.instance.uid.as_deref())
     }
 
+    /// The revision of the Helm release the intent is of, if it is of one.
+    pub fn helm_revision(&self) -> Option<u64> {
+        self.claims.iter().find_map(|c| match &c.instance.source {
+            crate::intent::terraform::Source::Helm { revision, .. } => Some(*revision),
+            _ => None,
+        })
+    }
+
+    /// The release record the intent was read from, for a Helm release.
+    pub fn helm_record(&self) -> Option<String> {
+        let revision = self.helm_revision()?;
+        self.state
+            .is_helm()
+            .then(|| format!("sh.helm.release.v1.{}.v{revision}", self.state.suffix))
+    }
+
+    /// Where the intent comes from, as events say it: `Terraform state (ADDRESS)`, `Helm
+    /// release NS/NAME (revision N)` (with the address of a `helm_release` naming it).
+    pub fn origin(&self) -> String {
+        if self.state.is_helm() {
+            let address = self.address();
+            let revision = self.helm_revision().unwrap_or_default();
+            let named = if address.starts_with("helm:") {
+                String::new()
+            } else {
+                format!(", {address}")
+            };
+            format!(
+                "Helm release {}/{} (revision {revision}{named})",
+                self.state.namespace, self.state.suffix
+            )
+        } else {
+            format!("Terraform state ({})", self.addresses())
+        }
+    }
+
     /// The API version the object is read in: its first claim's.
     pub fn api_version(&self) -> &str {
         self.claims.first().map_or("", |c| &c.instance.api_version)
@@ -193,6 +229,12 @@ pub struct Intents {
     pub(crate) unreadable: RwLock<HashSet<StateId>>,
     /// The controllers of named objects, per group and kind: told of an object to decide again.
     triggers: RwLock<HashMap<(String, String), Vec<Trigger>>>,
+    /// The sources of intent (the state watch, the Helm release watch) not read once yet.
+    unsynced_sources: std::sync::Mutex<usize>,
+    /// The Helm releases the `helm_release` instances of each state name.
+    helm_named: RwLock<BTreeMap<StateId, Vec<crate::intent::helm::Named>>>,
+    /// Told when what `helm_release` instances name changed.
+    pub(crate) helm_named_changed: tokio::sync::Notify,
 }
 
 /// Where a controller of named objects hears of an object to decide again.
@@ -212,11 +254,63 @@ impl Default for Intents {
             named_changed: tokio::sync::Notify::new(),
             unreadable: RwLock::default(),
             triggers: RwLock::default(),
+            unsynced_sources: std::sync::Mutex::new(1),
+            helm_named: RwLock::default(),
+            helm_named_changed: tokio::sync::Notify::new(),
         }
     }
 }
 
 impl Intents {
+    /// Intents fed by `sources` watches (states, Helm releases): synced once each has been
+    /// read once.
+    pub fn with_sources(sources: usize) -> Intents {
+        let intents = Intents::default();
+        *intents
+            .unsynced_sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = sources.max(1);
+        intents
+    }
+
+    /// One source has read everything once; the last one makes the intents synced.
+    pub(crate) fn source_synced(&self) {
+        let mut left = self
+            .unsynced_sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            self.synced.send_replace(true);
+        }
+    }
+
+    /// The `helm_release` instances of `state` now.
+    pub(crate) fn set_helm_named(&self, state: &StateId, named: Vec<crate::intent::helm::Named>) {
+        let mut all = write(&self.helm_named);
+        let before = all.get(state).cloned().unwrap_or_default();
+        if before == named {
+            return;
+        }
+        if named.is_empty() {
+            all.remove(state);
+        } else {
+            all.insert(state.clone(), named);
+        }
+        drop(all);
+        self.helm_named_changed.notify_one();
+    }
+
+    /// The `helm_release` instance naming release `name` in `namespace`, of the first state
+    /// (in state order) that names it.
+    pub fn helm_named(&self, namespace: &str, name: &str) -> Option<crate::intent::helm::Named> {
+        read(&self.helm_named)
+            .values()
+            .flatten()
+            .find(|n| n.namespace == namespace && n.name == name)
+            .cloned()
+    }
+
     pub fn get(&self, key: &ObjectId) -> Option<Arc<StateIntent>> {
         read(&self.by_object).get(key).map(|c| c.first().clone())
     }
@@ -407,11 +501,11 @@ impl Intents {
         changed
     }
 
-    /// How many objects each state names.
+    /// How many objects each Terraform state names (Helm releases are not counted).
     pub(crate) fn counts(&self) -> BTreeMap<StateId, usize> {
         let mut counts = BTreeMap::new();
         for claims in read(&self.by_object).values() {
-            for claim in claims.all() {
+            for claim in claims.all().iter().filter(|c| !c.state.is_helm()) {
                 *counts.entry((*claim.state).clone()).or_insert(0) += 1;
             }
         }

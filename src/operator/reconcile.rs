@@ -136,6 +136,8 @@ pub struct Settings {
     /// Take intent from Terraform states too (`--terraform-state-namespace`), keeping the
     /// verdict records of kinds without annotations in this namespace.
     pub terraform_state: Option<String>,
+    /// Helm releases are a source of intent too (`--helm-namespace`).
+    pub helm: bool,
     pub concurrency: u16,
 }
 
@@ -176,7 +178,7 @@ impl Context {
             intents: settings
                 .terraform_state
                 .is_some()
-                .then(|| Arc::new(Intents::default())),
+                .then(|| Arc::new(Intents::with_sources(if settings.helm { 2 } else { 1 }))),
             records,
             concurrency: settings.concurrency,
             verdicts: Mutex::default(),
@@ -306,6 +308,10 @@ impl Context {
         else {
             return;
         };
+        // Helm releases have no state series.
+        if state.is_helm() {
+            return;
+        }
         let drifted = lock(&self.verdicts)
             .values()
             .filter(|r| r.verdict == Verdict::Drifted && r.state.as_deref() == Some(&**state))
@@ -727,6 +733,7 @@ pub(crate) mod tests {
                 record_baseline: false,
                 ignore: ignore::Defaults::new(&[], &[], false).unwrap(),
                 terraform_state: None,
+                helm: false,
                 concurrency: 4,
             },
         );

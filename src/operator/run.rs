@@ -168,6 +168,7 @@ async fn run(args: Config) -> anyhow::Result<()> {
     let mut ignore = ignore;
     // HPAs matter only to the kinds they scale (which a state may name whatever --kinds says).
     ignore.hpa_replicas &= !args.terraform_state_namespaces.is_empty()
+        || !args.helm_namespaces.is_empty()
         || kinds
             .iter()
             .any(|k| matches!(*k, "Deployment" | "StatefulSet"));
@@ -186,8 +187,10 @@ async fn run(args: Config) -> anyhow::Result<()> {
             api_timeout: args.api_timeout,
             record_baseline: args.baseline_record,
             ignore,
-            terraform_state: (!args.terraform_state_namespaces.is_empty())
-                .then(|| own_namespace.clone()),
+            terraform_state: (!args.terraform_state_namespaces.is_empty()
+                || !args.helm_namespaces.is_empty())
+            .then(|| own_namespace.clone()),
+            helm: !args.helm_namespaces.is_empty(),
             concurrency: args.concurrency,
         },
     ));
@@ -269,6 +272,7 @@ async fn run(args: Config) -> anyhow::Result<()> {
             readiness: readiness.clone(),
             leader: leader_rx.clone(),
             watch_namespace: args.namespace.clone(),
+            helm_namespaces: args.helm_namespaces.clone().into(),
             synced: synced_tx.clone(),
         };
         let s = shutdown.clone();

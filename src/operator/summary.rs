@@ -32,7 +32,7 @@ const NO_RECORD: &str = "cannot say what changed: no tfdrift.jin.dev/baseline re
 pub(crate) const SUMMARY_LIMIT: usize = 900;
 
 /// The annotations reconcile reads; every other annotation is dropped from the cache.
-const KEPT_ANNOTATIONS: [&str; 10] = [
+const KEPT_ANNOTATIONS: [&str; 12] = [
     contract::SPEC_HASH,
     contract::DRIFTED,
     contract::DRIFTED_AT,
@@ -43,6 +43,8 @@ const KEPT_ANNOTATIONS: [&str; 10] = [
     contract::INTENT_SOURCE,
     contract::TERRAFORM_ADDRESS,
     contract::TERRAFORM_WORKSPACE,
+    contract::HELM_RELEASE,
+    contract::HELM_REVISION,
 ];
 
 /// What every cached object is summarised with.

@@ -67,6 +67,8 @@ pub struct Watch {
     pub leader: watch::Receiver<bool>,
     /// `--namespace`: objects elsewhere are not watched, so never reported missing.
     pub watch_namespace: Option<String>,
+    /// `--helm-namespace`: where the releases `helm_release` instances name are judged.
+    pub helm_namespaces: Arc<[String]>,
     pub synced: mpsc::UnboundedSender<&'static str>,
 }
 
@@ -147,6 +149,8 @@ struct Reader {
     missing: HashMap<ObjectId, Arc<StateIntent>>,
     /// The held locks a (re)list of a namespace's Leases has shown so far.
     leases_relisted: HashMap<String, HashSet<StateId>>,
+    /// Every state has been read once, and the intents told so.
+    told_synced: bool,
 }
 
 impl Reader {
@@ -159,6 +163,7 @@ impl Reader {
             pending: HashMap::new(),
             missing: HashMap::new(),
             leases_relisted: HashMap::new(),
+            told_synced: false,
         }
     }
 
@@ -442,6 +447,7 @@ impl Reader {
             // Named nothing first: a reconcile counting its drift after this sees a state
             // that names nothing, and keeps no series either.
             let changed = self.w.intents.replace(state, HashMap::new());
+            self.w.intents.set_helm_named(state, Vec::new());
             let _ = self
                 .w
                 .metrics
@@ -455,13 +461,21 @@ impl Reader {
                 Ok(bytes) => {
                     let (st, defaults) = (state.clone(), self.w.defaults.clone());
                     let rules = self.w.address_rules.clone();
-                    tokio::task::spawn_blocking(move || decode(bytes, &st, &defaults, &rules))
-                        .await
-                        .unwrap_or(Err(StateError::Aborted))
+                    let helm = self.w.helm_namespaces.clone();
+                    tokio::task::spawn_blocking(move || {
+                        decode(bytes, &st, &defaults, &rules, &helm)
+                    })
+                    .await
+                    .unwrap_or(Err(StateError::Aborted))
                 }
             };
             match decoded {
-                Ok(Decoded { named, unjudged }) => {
+                Ok(Decoded {
+                    named,
+                    unjudged,
+                    releases,
+                }) => {
+                    self.w.intents.set_helm_named(state, releases);
                     info!(state = %state, objects = named.len(), "state read");
                     self.note_unjudged(state, &unjudged);
                     let invalid = unjudged.iter().filter(|u| u.1 == "invalid").count();
@@ -624,18 +638,27 @@ impl Reader {
                 .resource_missing
                 .with_label_values(&missing_labels(&key, &intent))
                 .set(1);
-            info!(object = %key, address = %intent.address(), "named in Terraform state, not in the cluster");
+            info!(object = %key, address = %intent.address(), source = %intent.state, "named in Terraform state or a Helm release, not in the cluster");
+            // Said on what names it: the state's Secret, or the release's record.
             let reference = ObjectReference {
                 api_version: Some("v1".into()),
                 kind: Some("Secret".into()),
                 namespace: Some(intent.state.namespace.clone()),
-                name: Some(intent.state.secret_name()),
+                name: Some(
+                    intent
+                        .helm_record()
+                        .unwrap_or_else(|| intent.state.secret_name()),
+                ),
                 ..ObjectReference::default()
             };
-            let note = format!(
-                "{} ({key}) is in the Terraform state but not in the cluster",
-                intent.address()
-            );
+            let note = if intent.state.is_helm() {
+                format!("{key} is in {} but not in the cluster", intent.origin())
+            } else {
+                format!(
+                    "{} ({key}) is in the Terraform state but not in the cluster",
+                    intent.address()
+                )
+            };
             self.publish(
                 reference,
                 contract::reason::TERRAFORM_RESOURCE_MISSING,
@@ -658,17 +681,18 @@ impl Reader {
     }
 
     /// Tells readiness once every namespace's Secrets and Leases are listed and read.
-    fn tell_synced(&self) {
+    fn tell_synced(&mut self) {
         let all_listed = self.w.namespaces.iter().all(|n| {
             self.listed.contains(&("secrets", n.clone()))
                 && self.listed.contains(&("leases", n.clone()))
         });
-        if !self.w.intents.is_synced() && all_listed && self.pending.is_empty() {
+        if !self.told_synced && all_listed && self.pending.is_empty() {
             info!(
                 states = self.w.intents.counts().len(),
                 "Terraform states read"
             );
-            self.w.intents.synced.send_replace(true);
+            self.told_synced = true;
+            self.w.intents.source_synced();
             let _ = self.w.synced.send(KIND);
         }
     }
@@ -691,6 +715,8 @@ pub(crate) struct Decoded {
     pub named: HashMap<ObjectId, Arc<StateIntent>>,
     /// Address, reason (a `tfdrift_terraform_state_not_judged` label) and why.
     pub unjudged: Vec<(String, &'static str, String)>,
+    /// The Helm releases its `helm_release` instances name.
+    pub releases: Vec<crate::intent::helm::Named>,
 }
 
 /// Reads one state: what each object it names is judged by (every instance of every kind),
@@ -700,6 +726,7 @@ pub(crate) fn decode(
     state: &StateId,
     defaults: &[ApiRule],
     address_rules: &[AddressRule],
+    helm_namespaces: &[String],
 ) -> Result<Decoded, StateError> {
     // One bad instance does not cost the others their intent: it is skipped, named by
     // its address (never its values).
@@ -707,19 +734,36 @@ pub(crate) fn decode(
     let mut claims: HashMap<ObjectId, Vec<Claim>> = HashMap::new();
     let mut owned: HashMap<ObjectId, Vec<ApiRule>> = HashMap::new();
     let mut unjudged = Vec::new();
+    let mut releases = Vec::new();
     terraform::read_each(bytes, |item| {
         let instance = match item {
             terraform::Item::Instance(instance) => instance,
             terraform::Item::Unjudged(u) => {
                 let reason = match &u.why {
                     terraform::Why::Unsupported(_) => "unsupported",
-                    terraform::Why::NotJudged(_) => "not_judged",
+                    terraform::Why::NotJudged(_)
+                    | terraform::Why::Drifted(_)
+                    | terraform::Why::Missing(_) => "not_judged",
                     terraform::Why::Invalid(why) => {
                         warn!(address = %u.address, error = %why, "an instance of the Terraform state does not describe an object; skipped");
                         "invalid"
                     }
                 };
                 unjudged.push((u.address, reason, u.why.to_string()));
+                return;
+            }
+            terraform::Item::Release(named) => {
+                if !helm_namespaces.contains(&named.namespace) {
+                    unjudged.push((
+                        named.address.clone(),
+                        "not_judged",
+                        format!(
+                            "a Helm release in namespace {}: judged by its release record with --helm-namespace {}",
+                            named.namespace, named.namespace
+                        ),
+                    ));
+                }
+                releases.push(named);
                 return;
             }
         };
@@ -766,5 +810,9 @@ pub(crate) fn decode(
             (id, intent)
         })
         .collect();
-    Ok(Decoded { named, unjudged })
+    Ok(Decoded {
+        named,
+        unjudged,
+        releases,
+    })
 }

@@ -5,6 +5,7 @@ mod check;
 mod deploy;
 mod explain;
 mod faults;
+mod helm;
 mod ignore;
 mod named;
 mod operator;

@@ -16,22 +16,67 @@ pub const WORKSPACE_LABEL: &str = "tfstateWorkspace";
 pub const SUFFIX_LABEL: &str = "tfstateSecretSuffix";
 /// Largest state read, compressed (all parts together).
 pub const MAX_COMPRESSED: usize = 64 * 1024 * 1024;
-/// One state of the backend: `tfstate-<workspace>-<suffix>` in `namespace`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// One state of the backend: `tfstate-<workspace>-<suffix>` in `namespace`; or, with the
+/// workspace [`HELM_WORKSPACE`], a Helm release (`suffix` its name), which the operator
+/// keeps beside the states as another source of intent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StateId {
     pub namespace: String,
     pub workspace: String,
     pub suffix: String,
 }
 
+/// The workspace of a Helm release's [`StateId`]: no Terraform workspace can be named so
+/// (its Secret's name could not hold the parentheses).
+pub const HELM_WORKSPACE: &str = "(helm)";
+
+impl Ord for StateId {
+    /// Terraform states before Helm releases: when both name an object, the state decides.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |s: &StateId| {
+            (
+                s.is_helm(),
+                s.namespace.clone(),
+                s.workspace.clone(),
+                s.suffix.clone(),
+            )
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+impl PartialOrd for StateId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl fmt::Display for StateId {
-    /// `<namespace>/<workspace>/<suffix>`, the value of `tfdrift.jin.dev/terraform-workspace`.
+    /// `<namespace>/<workspace>/<suffix>`, the value of `tfdrift.jin.dev/terraform-workspace`;
+    /// `helm:<namespace>/<release>` for a Helm release.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_helm() {
+            return write!(f, "helm:{}/{}", self.namespace, self.suffix);
+        }
         write!(f, "{}/{}/{}", self.namespace, self.workspace, self.suffix)
     }
 }
 
 impl StateId {
+    /// The id of Helm release `name` in `namespace`.
+    pub fn helm(namespace: &str, name: &str) -> StateId {
+        StateId {
+            namespace: namespace.to_owned(),
+            workspace: HELM_WORKSPACE.to_owned(),
+            suffix: name.to_owned(),
+        }
+    }
+
+    /// Whether this is a Helm release, not a Terraform state.
+    pub fn is_helm(&self) -> bool {
+        self.workspace == HELM_WORKSPACE
+    }
+
     /// The `namespace`, `workspace`, `suffix` labels of its metrics.
     pub fn labels(&self) -> [&str; 3] {
         [&self.namespace, &self.workspace, &self.suffix]

@@ -221,7 +221,7 @@ pub fn changes(
     };
     let (additions, null_is_absent) = match instance.source {
         Source::Typed { .. } => (Additions::ALL, true),
-        Source::Manifest { .. } => (Additions::ALL, false),
+        Source::Manifest { .. } | Source::Helm { .. } => (Additions::ALL, false),
         // The kubectl provider fingerprints the body's keys and each list's length.
         Source::Kubectl { .. } => (
             Additions {

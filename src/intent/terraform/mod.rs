@@ -55,6 +55,12 @@ pub enum Source {
     Kubectl { ignored: Vec<Path> },
     /// A patch-style resource: only the keys it sets.
     Patch,
+    /// An object of a Helm release (`NAMESPACE/NAME`) at `revision`: the paths its manifest
+    /// sets, Helm's label and annotations among them.
+    Helm {
+        release: std::sync::Arc<str>,
+        revision: u64,
+    },
 }
 
 /// Why an instance is not judged.
@@ -66,12 +72,22 @@ pub enum Why {
     NotJudged(String),
     /// Its attributes do not describe an object.
     Invalid(String),
+    /// Judged as a whole, not by an object, and not in the cluster: a Helm release with no
+    /// record, or uninstalled.
+    Missing(String),
+    /// Judged as a whole, not by an object, and drifted: a Helm release upgraded, rolled
+    /// back or given other values outside Terraform.
+    Drifted(String),
 }
 
 impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Why::Unsupported(why) | Why::NotJudged(why) | Why::Invalid(why) => f.write_str(why),
+            Why::Unsupported(why)
+            | Why::NotJudged(why)
+            | Why::Invalid(why)
+            | Why::Missing(why)
+            | Why::Drifted(why) => f.write_str(why),
         }
     }
 }
@@ -91,6 +107,8 @@ pub struct Unjudged {
 pub enum Item {
     Instance(Box<Instance>),
     Unjudged(Unjudged),
+    /// A `helm_release`: its objects are in the release record, in the cluster.
+    Release(crate::intent::helm::Named),
 }
 
 /// What a state names: every instance read, the HPAs it manages (for ignore rules), and
@@ -101,6 +119,8 @@ pub struct Read {
     pub unjudged: Vec<Unjudged>,
     pub hpas: Vec<Value>,
     pub notes: Vec<String>,
+    /// The Helm releases `helm_release` instances name.
+    pub releases: Vec<crate::intent::helm::Named>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,12 +134,15 @@ pub enum ReadError {
 pub fn read(bytes: Vec<u8>) -> Result<Read, ReadError> {
     let mut instances = Vec::new();
     let mut unjudged = Vec::new();
+    let mut releases = Vec::new();
     let mut out = read_each(bytes, |item| match item {
         Item::Instance(i) => instances.push(*i),
         Item::Unjudged(u) => unjudged.push(u),
+        Item::Release(r) => releases.push(r),
     })?;
     out.instances = instances;
     out.unjudged = unjudged;
+    out.releases = releases;
     Ok(out)
 }
 
@@ -196,7 +219,7 @@ fn one(
         )
         .and_then(|item| match item {
             Item::Instance(i) => Some(i.id),
-            Item::Unjudged(_) => None,
+            Item::Unjudged(_) | Item::Release(_) => None,
         });
         return Some(Item::Unjudged(Unjudged {
             address,
@@ -205,12 +228,6 @@ fn one(
             why: Why::NotJudged(why),
         }));
     }
-    if resource_type == "helm_release" {
-        return unjudged(Why::NotJudged(
-            "a Helm release: its objects are in the release record, which tfdrift does not read yet"
-                .into(),
-        ));
-    }
     let attrs: Value = match instance.attributes {
         Some(raw) => match serde_json::from_str(raw.get()) {
             Ok(attrs) => attrs,
@@ -218,6 +235,12 @@ fn one(
         },
         None => Value::Null,
     };
+    if resource_type == "helm_release" {
+        return match crate::intent::helm::Named::of(&address, &attrs) {
+            Some(named) => Some(Item::Release(named)),
+            None => unjudged(Why::Invalid("a helm_release without a name".into())),
+        };
+    }
     let read = match resource_type {
         "kubernetes_manifest" => manifest::read(&attrs)
             .map(|m| {
@@ -278,7 +301,8 @@ fn one(
     }
 }
 
-fn instance_of(
+/// An instance of `object`, in the namespace it names (or `default`, for a namespaced kind).
+pub(crate) fn instance_of(
     address: String,
     resource_type: &str,
     mut object: Value,

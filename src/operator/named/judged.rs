@@ -20,7 +20,7 @@ use crate::operator::intents::StateIntent;
 use crate::operator::summary;
 
 /// The annotations a plan reads; every other one is dropped.
-const KEPT_ANNOTATIONS: [&str; 9] = contract::OPERATOR_ANNOTATIONS;
+const KEPT_ANNOTATIONS: [&str; 11] = contract::OPERATOR_ANNOTATIONS;
 
 /// What an object was judged against: the digest of its intent, and whether an HPA had
 /// `spec.replicas`. When either differs from what holds now, the object is fetched again.

@@ -126,10 +126,13 @@ pub(crate) fn plan(
             Outcome::Recreated { live, state } => format!(
                 "recreated outside Terraform ({address}): uid {live}, Terraform state has {state}"
             ),
+            Outcome::Drifted { summary, .. } if state.state.is_helm() => {
+                format!("live state no longer matches {}: {summary}", state.origin())
+            }
             Outcome::Drifted {
                 addresses, summary, ..
             } => format!("live state no longer matches Terraform state ({addresses}): {summary}"),
-            _ => format!("live state matches Terraform state ({address}) again"),
+            _ => format!("live state matches {} again", state.origin()),
         };
         events.push(PlannedEvent {
             reason,
@@ -147,16 +150,33 @@ pub(crate) fn plan(
     let mut record = RecordStep::Keep;
     if situation.annotate {
         let drifted = verdict == Verdict::Drifted;
-        let desired: [(&'static str, Option<String>); 9] = [
+        let helm = state.state.is_helm();
+        // A release's objects carry the Terraform address only when a helm_release names it.
+        let terraform_address = (!address.starts_with("helm:")).then(|| address.to_owned());
+        let desired: [(&'static str, Option<String>); 11] = [
             (contract::DRIFTED, Some(verdict.drifted_value().to_owned())),
             (
                 contract::DRIFTED_AT,
                 drifted.then(|| drifted_at(annotations.get(contract::DRIFTED_AT))),
             ),
             (contract::DRIFT_SUMMARY, summary),
-            (contract::INTENT_SOURCE, Some("terraform-state".to_owned())),
-            (contract::TERRAFORM_ADDRESS, Some(address.to_owned())),
-            (contract::TERRAFORM_WORKSPACE, Some(state.state.to_string())),
+            (
+                contract::INTENT_SOURCE,
+                Some(if helm { "helm" } else { "terraform-state" }.to_owned()),
+            ),
+            (contract::TERRAFORM_ADDRESS, terraform_address),
+            (
+                contract::TERRAFORM_WORKSPACE,
+                (!helm).then(|| state.state.to_string()),
+            ),
+            (
+                contract::HELM_RELEASE,
+                helm.then(|| format!("{}/{}", state.state.namespace, state.state.suffix)),
+            ),
+            (
+                contract::HELM_REVISION,
+                state.helm_revision().map(|r| r.to_string()),
+            ),
             // The spec-hash flow's: a state's verdict is no hash.
             (contract::LIVE_HASH, None),
             (contract::IGNORED, None),

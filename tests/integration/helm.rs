@@ -1,0 +1,442 @@
+//! Helm releases as intent, with the real Helm v3 (`hack/helm.sh`: the upstream static
+//! binary, digest-checked) installing, upgrading and rolling back a chart on the test API
+//! server: `tfdrift check --helm-release` and the `helm_release` instances of a state.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::{self, ControlPlane, control_plane};
+
+/// The real Helm, or `None` (the test is skipped, saying so).
+pub(crate) fn helm_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("TFDRIFT_HELM")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from("helm"), PathBuf::from);
+    let ok = Command::new(&path)
+        .args(["version", "--short"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED: no Helm binary ({}); `make test` provisions one with hack/helm.sh",
+            path.display()
+        );
+    }
+    ok.then_some(path)
+}
+
+/// The real Helm against the test API server, its caches in `home`.
+pub(crate) struct Helm {
+    pub binary: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub home: tempfile::TempDir,
+}
+
+impl Helm {
+    pub(crate) fn new(cp: &ControlPlane) -> Option<Helm> {
+        Some(Helm {
+            binary: helm_binary()?,
+            kubeconfig: cp.kubeconfig.clone(),
+            home: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    pub(crate) fn output(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let home = self.home.path();
+        Command::new(&self.binary)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .envs(env.iter().copied())
+            .output()
+            .expect("run helm")
+    }
+
+    /// Runs helm; panics with its output on failure.
+    pub(crate) fn run(&self, args: &[&str]) -> String {
+        self.run_with(args, &[])
+    }
+
+    pub(crate) fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.output(args, env);
+        assert!(
+            out.status.success(),
+            "helm {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The test chart.
+pub(crate) fn chart() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/helm/web")
+        .display()
+        .to_string()
+}
+
+/// The value every test installs in the chart's Secret: no output may show it.
+pub(crate) const PASSWORD: &str = "hunter2-never-shown";
+
+fn check(cp: &ControlPlane, args: &[&str], state: Option<&Value>) -> (Output, Value) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tfdrift"))
+        .args(["check", "-o", "json", "--kubeconfig"])
+        .arg(&cp.kubeconfig)
+        .args(args)
+        .args(state.map(|_| ["--tfstate", "-"]).into_iter().flatten())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(state) = state {
+        stdin.write_all(state.to_string().as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains(PASSWORD),
+        "a value of the release was printed:\n{all}"
+    );
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("not JSON: {all}"));
+    (out, report)
+}
+
+/// `kind/name` → (status, changes) of every row of a report.
+fn rows(report: &Value) -> Vec<(String, String, Vec<String>, String)> {
+    report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}/{}",
+                    r["kind"].as_str().unwrap(),
+                    r["name"].as_str().unwrap()
+                ),
+                r["status"].as_str().unwrap().to_owned(),
+                r["changes"]
+                    .as_array()
+                    .map(|c| c.iter().map(|c| c.as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default(),
+                r["address"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn status_of<'a>(rows: &'a [(String, String, Vec<String>, String)], object: &str) -> &'a str {
+    rows.iter()
+        .find(|r| r.0 == object)
+        .map(|r| r.1.as_str())
+        .unwrap_or_else(|| panic!("no row for {object}: {rows:?}"))
+}
+
+fn drifted(rows: &[(String, String, Vec<String>, String)]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.1 != "in-sync")
+        .map(|r| format!("{} {} {:?}", r.0, r.1, r.2))
+        .collect()
+}
+
+const OBJECTS: [&str; 7] = [
+    "ServiceAccount/web",
+    "Secret/web",
+    "ConfigMap/web",
+    "Role/web",
+    "Service/web",
+    "Deployment/web",
+    "Ingress/web",
+];
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_judges_every_object_of_a_release_installed_by_helm() {
+    let cp = control_plane();
+    let Some(helm) = Helm::new(cp) else { return };
+    let _shared = support::APISERVER.read().await;
+    let client = cp.client().await.unwrap();
+    let ns = support::namespace(&client, "helm").await;
+    let n = ns.name.as_str();
+    let password = format!("password={PASSWORD}");
+    helm.run(&["install", "web", &chart(), "-n", n, "--set", &password]);
+    let release = format!("{n}/web");
+
+    let (out, report) = check(cp, &["--helm-release", &release], None);
+    let now = rows(&report);
+    assert_eq!(
+        code(&out),
+        0,
+        "{:?}\n{}",
+        drifted(&now),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for object in OBJECTS {
+        assert_eq!(status_of(&now, object), "in-sync", "{now:?}");
+    }
+    // The hook is no object of the release; every row names the release.
+    assert_eq!(now.len(), OBJECTS.len(), "{now:?}");
+    assert!(
+        now.iter().all(|r| r.3 == format!("helm:{n}/web")),
+        "{now:?}"
+    );
+
+    // Behind Helm's back: an image, a ConfigMap value, a Role verb.
+    cp.kubectl(&["-n", n, "set", "image", "deployment/web", "web=nginx:1.26"]);
+    cp.kubectl(&[
+        "-n",
+        n,
+        "patch",
+        "configmap",
+        "web",
+        "-p",
+        r#"{"data":{"greeting":"bye"}}"#,
+    ]);
+    cp.kubectl(&[
+        "-n",
+        n,
+        "patch",
+        "role",
+        "web",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/rules/0/verbs/-","value":"delete"}]"#,
+    ]);
+    let (out, report) = check(cp, &["--helm-release", &release], None);
+    let now = rows(&report);
+    assert_eq!(code(&out), 2, "{now:?}");
+    let changes = |object: &str| {
+        now.iter()
+            .find(|r| r.0 == object)
+            .map(|r| r.2.join("; "))
+            .unwrap_or_default()
+    };
+    assert_eq!(status_of(&now, "Deployment/web"), "drifted");
+    assert!(
+        changes("Deployment/web").contains("spec.template.spec.containers[web].image"),
+        "{now:?}"
+    );
+    assert_eq!(status_of(&now, "ConfigMap/web"), "drifted");
+    assert!(
+        changes("ConfigMap/web").contains("data[greeting]"),
+        "{now:?}"
+    );
+    assert!(
+        !changes("ConfigMap/web").contains("bye"),
+        "a ConfigMap value was printed: {now:?}"
+    );
+    assert_eq!(status_of(&now, "Role/web"), "drifted");
+    assert!(changes("Role/web").contains("verbs"), "{now:?}");
+    for object in [
+        "ServiceAccount/web",
+        "Secret/web",
+        "Service/web",
+        "Ingress/web",
+    ] {
+        assert_eq!(status_of(&now, object), "in-sync", "{now:?}");
+    }
+
+    // `helm upgrade` moves the intent (and puts back what it sets).
+    helm.run(&[
+        "upgrade",
+        "web",
+        &chart(),
+        "-n",
+        n,
+        "--set",
+        &password,
+        "--set",
+        "replicas=2",
+    ]);
+    let (out, report) = check(cp, &["--helm-release", &format!("{n}/*")], None);
+    let now = rows(&report);
+    assert_eq!(code(&out), 0, "{:?}", drifted(&now));
+    cp.kubectl(&["-n", n, "scale", "deployment/web", "--replicas=1"]);
+    let (out, report) = check(cp, &["--helm-release", &release], None);
+    let now = rows(&report);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        drifted(&now),
+        [r#"Deployment/web drifted ["spec.replicas: 2 → 1"]"#]
+    );
+    cp.kubectl(&["-n", n, "scale", "deployment/web", "--replicas=2"]);
+
+    // A release Helm is changing is not judged until it settles: Helm's first write of an
+    // upgrade is the pending record.
+    let pending = pending_record(cp, n, 3);
+    cp.kubectl(&["-n", n, "scale", "deployment/web", "--replicas=5"]);
+    let (out, report) = check(cp, &["--helm-release", &release], None);
+    let now = rows(&report);
+    assert_eq!(code(&out), 0, "{now:?}");
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_eq!(now[0].1, "not-judged");
+    assert!(
+        report.to_string().contains("pending-upgrade at revision 3"),
+        "{report}"
+    );
+    cp.kubectl(&["-n", n, "delete", "secret", &pending]);
+    cp.kubectl(&["-n", n, "scale", "deployment/web", "--replicas=2"]);
+
+    // A corrupt record is an error naming the record, never its bytes.
+    let corrupt = "sh.helm.release.v1.web.v3";
+    apply(
+        cp,
+        &json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": corrupt, "namespace": n,
+                "labels": {"owner": "helm", "name": "web", "status": "deployed", "version": "3"}},
+            "stringData": {"release": format!("H4sI{PASSWORD}")},
+        }),
+    );
+    let (out, report) = check(cp, &["--helm-release", &release], None);
+    assert_eq!(code(&out), 1, "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("release record Secret {n}/{corrupt}")),
+        "{report}"
+    );
+    cp.kubectl(&["-n", n, "delete", "secret", corrupt]);
+
+    // The ConfigMap driver; a release that is not installed is missing.
+    helm.run_with(
+        &["install", "cm", &chart(), "-n", n],
+        &[("HELM_DRIVER", "configmap")],
+    );
+    let (out, report) = check(
+        cp,
+        &[
+            "--helm-release",
+            &format!("{n}/cm"),
+            "--helm-release",
+            &format!("{n}/nope"),
+        ],
+        None,
+    );
+    let now = rows(&report);
+    assert_eq!(code(&out), 2, "{now:?}");
+    assert_eq!(status_of(&now, "Deployment/cm"), "in-sync", "{now:?}");
+    assert_eq!(
+        status_of(&now, "Release.helm.sh/nope"),
+        "missing",
+        "{now:?}"
+    );
+    ns.delete(&client).await;
+}
+
+fn apply(cp: &ControlPlane, object: &Value) {
+    cp.kubectl_stdin(&["apply", "-f", "-"], &object.to_string());
+}
+
+/// A `pending-upgrade` record of `revision`, as Helm writes it first when it upgrades.
+fn pending_record(cp: &ControlPlane, n: &str, revision: u32) -> String {
+    let name = format!("sh.helm.release.v1.web.v{revision}");
+    let previous = format!("sh.helm.release.v1.web.v{}", revision - 1);
+    let data = cp.kubectl(&[
+        "-n",
+        n,
+        "get",
+        "secret",
+        &previous,
+        "-o",
+        "jsonpath={.data.release}",
+    ]);
+    apply(
+        cp,
+        &json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": name, "namespace": n, "labels": {"owner": "helm", "name": "web",
+                "status": "pending-upgrade", "version": revision.to_string()}},
+            "data": {"release": data},
+        }),
+    );
+    name
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_behind_terraforms_back_is_drift_of_its_helm_release() {
+    let cp = control_plane();
+    let Some(helm) = Helm::new(cp) else { return };
+    let _shared = support::APISERVER.read().await;
+    let client = cp.client().await.unwrap();
+    let ns = support::namespace(&client, "helmtf").await;
+    let n = ns.name.as_str();
+    let password = format!("password={PASSWORD}");
+    helm.run(&["install", "web", &chart(), "-n", n, "--set", &password]);
+    helm.run(&[
+        "upgrade",
+        "web",
+        &chart(),
+        "-n",
+        n,
+        "--set",
+        &password,
+        "--set",
+        "greeting=hi",
+    ]);
+    // What the Helm provider records of the release it applied (revision 2).
+    let values = helm.run(&["get", "values", "web", "-n", n, "-o", "json"]);
+    let state = |revision: u64, values: &str| {
+        json!({
+            "version": 4, "terraform_version": "1.11.0", "serial": 1, "lineage": "helm-test",
+            "outputs": {},
+            "resources": [{
+                "mode": "managed", "type": "helm_release", "name": "web",
+                "provider": "provider[\"registry.terraform.io/hashicorp/helm\"]",
+                "instances": [{"schema_version": 1, "attributes": {
+                    "name": "web", "namespace": n, "chart": "web", "status": "deployed",
+                    "metadata": [{"name": "web", "namespace": n, "revision": revision,
+                        "values": values, "chart": "web", "version": "0.1.0"}],
+                }}],
+            }],
+        })
+    };
+    let (out, report) = check(cp, &[], Some(&state(2, values.trim())));
+    let now = rows(&report);
+    assert_eq!(code(&out), 0, "{:?}", drifted(&now));
+    assert_eq!(now.len(), OBJECTS.len());
+    assert!(now.iter().all(|r| r.3 == "helm_release.web"), "{now:?}");
+
+    helm.run(&["rollback", "web", "1", "-n", n]);
+    let (out, report) = check(cp, &[], Some(&state(2, values.trim())));
+    let now = rows(&report);
+    assert_eq!(code(&out), 2, "{now:?}");
+    let release = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "Release.helm.sh")
+        .unwrap_or_else(|| panic!("no row for the release: {report}"));
+    assert_eq!(release["status"], "drifted");
+    assert_eq!(release["address"], "helm_release.web");
+    assert_eq!(
+        release["detail"],
+        "release upgraded or rolled back outside Terraform: revision 3, Terraform state has 2; values changed outside Terraform"
+    );
+    // The objects are judged by the deployed revision (the rollback's): in sync.
+    assert_eq!(
+        now.iter().filter(|r| r.1 == "in-sync").count(),
+        OBJECTS.len(),
+        "{now:?}"
+    );
+    ns.delete(&client).await;
+}
