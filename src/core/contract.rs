@@ -87,4 +87,9 @@ pub mod reason {
     /// Objects a state names that the operator cannot judge (a kind not served, not
     /// readable, outside what it watches), on the state's Secret.
     pub const NOT_JUDGED: &str = "NotJudged";
+    /// A Helm release record that does not decode, on the record.
+    pub const INVALID_HELM_RELEASE: &str = "InvalidHelmRelease";
+    /// A release upgraded, rolled back or given other values outside the Terraform state
+    /// whose `helm_release` names it, on the release's record.
+    pub const HELM_RELEASE_CHANGED: &str = "HelmReleaseChanged";
 }

@@ -373,7 +373,8 @@ impl Manager {
             }
         }
         let series = &self.ctx.metrics.terraform_state_not_judged;
-        for (state, counts) in &per_state {
+        // Helm releases have no state series.
+        for (state, counts) in per_state.iter().filter(|(s, _)| !s.is_helm()) {
             for reason in ["not_served", "forbidden", "not_watched"] {
                 let labels = [
                     state.namespace.as_str(),
@@ -397,10 +398,17 @@ impl Manager {
         // One Warning per state, kind and reason, naming the addresses.
         let mut fresh: BTreeMap<(Arc<StateId>, NamedKind, NotJudged), Vec<String>> =
             BTreeMap::new();
+        // What the Warning is on: the state's Secret, or the release's record.
+        let mut secrets: BTreeMap<Arc<StateId>, String> = BTreeMap::new();
         for (id, (why, intent, kind)) in &now {
             if self.reported.contains_key(id) {
                 continue;
             }
+            secrets.entry(intent.state.clone()).or_insert_with(|| {
+                intent
+                    .helm_record()
+                    .unwrap_or_else(|| intent.state.secret_name())
+            });
             fresh
                 .entry((intent.state.clone(), kind.clone(), why.clone()))
                 .or_default()
@@ -420,19 +428,23 @@ impl Manager {
             }
             let note = format!("not judged ({kind}): {}: {listed}", why.why);
             warn!(state = %state, kind = %kind, objects = n, why = %why.why, "objects a state names are not judged");
-            self.publish(&state, &note).await;
+            let secret = secrets
+                .get(&state)
+                .cloned()
+                .unwrap_or_else(|| state.secret_name());
+            self.publish(&state, secret, &note).await;
         }
         for (id, (why, _, _)) in now {
             self.reported.insert(id, why);
         }
     }
 
-    async fn publish(&self, state: &StateId, note: &str) {
+    async fn publish(&self, state: &StateId, secret: String, note: &str) {
         let reference = ObjectReference {
             api_version: Some("v1".into()),
             kind: Some("Secret".into()),
             namespace: Some(state.namespace.clone()),
-            name: Some(state.secret_name()),
+            name: Some(secret),
             ..ObjectReference::default()
         };
         let publish = self.events.publish(

@@ -1,11 +1,12 @@
 //! The operator runtime: the spec-hash flow (one controller per fingerprinted kind over a
-//! label-selected watch), the Terraform state watch and the controllers of the objects states
-//! name (one per kind they name), the HPA index, events, metrics, leader election and the HTTP
+//! label-selected watch), the Terraform state and Helm release watches and the controllers of
+//! the objects they name (one per kind they name), the HPA index, events, metrics, leader election and the HTTP
 //! probes.
 
 pub mod config;
 pub(crate) mod controller;
 pub(crate) mod events;
+pub(crate) mod helm;
 pub(crate) mod hpa;
 pub(crate) mod http;
 pub(crate) mod intents;

@@ -136,7 +136,9 @@ pub struct Settings {
     /// Take intent from Terraform states too (`--terraform-state-namespace`), keeping the
     /// verdict records of kinds without annotations in this namespace.
     pub terraform_state: Option<String>,
-    /// Helm releases are a source of intent too (`--helm-namespace`).
+    /// Terraform states are a source of intent (`--terraform-state-namespace`).
+    pub states: bool,
+    /// Helm releases are a source of intent (`--helm-namespace`).
     pub helm: bool,
     pub concurrency: u16,
 }
@@ -175,10 +177,11 @@ impl Context {
                 .ignore
                 .hpa_replicas
                 .then(|| Arc::new(Scalers::default())),
-            intents: settings
-                .terraform_state
-                .is_some()
-                .then(|| Arc::new(Intents::with_sources(if settings.helm { 2 } else { 1 }))),
+            intents: settings.terraform_state.is_some().then(|| {
+                Arc::new(Intents::with_sources(
+                    usize::from(settings.states) + usize::from(settings.helm),
+                ))
+            }),
             records,
             concurrency: settings.concurrency,
             verdicts: Mutex::default(),
@@ -733,6 +736,7 @@ pub(crate) mod tests {
                 record_baseline: false,
                 ignore: ignore::Defaults::new(&[], &[], false).unwrap(),
                 terraform_state: None,
+                states: false,
                 helm: false,
                 concurrency: 4,
             },

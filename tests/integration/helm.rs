@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -439,4 +440,307 @@ async fn a_rollback_behind_terraforms_back_is_drift_of_its_helm_release() {
         "{now:?}"
     );
     ns.delete(&client).await;
+}
+
+/// The operator with `--helm-namespace`: every object of a release judged without a label,
+/// drift reported naming the release, nothing new while Helm is changing the release, a
+/// corrupt record a Warning on the record, an upgrade moving the intent; a Terraform state
+/// naming the release through `helm_release` names its address, and a state's own instance
+/// of an object wins over the release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_reports_drift_behind_helms_back_naming_the_release() {
+    use crate::operator::{count_events, event_note};
+    let cp = control_plane();
+    let Some(helm) = Helm::new(cp) else { return };
+    let _shared = support::APISERVER.read().await;
+    let client = cp.client().await.unwrap();
+    let ns = support::namespace(&client, "helmop").await;
+    let n = ns.name.as_str();
+    let password = format!("password={PASSWORD}");
+    helm.run(&["install", "web", &chart(), "-n", n, "--set", &password]);
+    helm.run(&["install", "other", &chart(), "-n", n, "--set", &password]);
+    let args = [
+        "--helm-namespace",
+        n,
+        "--namespace",
+        n,
+        "--secret-namespaces",
+        n,
+        "--leader-election-namespace",
+        n,
+    ];
+    let op = support::Operator::start(cp, "helmop", &args);
+    op.wait_ready().await;
+    let annotations = |kind: &str| {
+        let out = cp.kubectl(&["-n", n, "get", kind, "web", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["metadata"]["annotations"].clone()
+    };
+    support::eventually(
+        "Deployment web judged in sync",
+        Duration::from_secs(90),
+        || async {
+            (annotations("deployment")["tfdrift.jin.dev/drifted"] == "false").then_some(())
+        },
+    )
+    .await;
+    let a = annotations("deployment");
+    assert_eq!(a["tfdrift.jin.dev/intent-source"], "helm", "{a}");
+    assert_eq!(a["tfdrift.jin.dev/helm-release"], format!("{n}/web"), "{a}");
+    assert_eq!(a["tfdrift.jin.dev/helm-revision"], "1", "{a}");
+    assert!(a.get("tfdrift.jin.dev/terraform-address").is_none(), "{a}");
+
+    // Behind Helm's back: an image, and a Role verb (a kind kept in records, not annotated).
+    cp.kubectl(&["-n", n, "set", "image", "deployment/web", "web=nginx:1.26"]);
+    let note = event_note(&client, n, "web", "DriftDetected").await;
+    assert!(
+        note.starts_with(&format!(
+            "live state no longer matches Helm release {n}/web (revision 1): "
+        )),
+        "{note}"
+    );
+    assert!(note.contains("image"), "{note}");
+    cp.kubectl(&[
+        "-n",
+        n,
+        "patch",
+        "role",
+        "web",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/rules/0/verbs/-","value":"delete"}]"#,
+    ]);
+    support::eventually(
+        "the Role's DriftDetected",
+        Duration::from_secs(90),
+        || async {
+            let all = crate::operator::events(&client, n, "web").await;
+            all.iter()
+                .filter(|e| e.0 == "DriftDetected")
+                .find(|e| e.2.contains("rules[0].verbs"))
+                .map(|_| ())
+        },
+    )
+    .await;
+
+    // Helm is upgrading (its pending record written first): a change now raises nothing.
+    let pending = pending_record(cp, n, 2);
+    let drifted_before = count_events(&client, n, "web", "DriftDetected").await;
+    let patch = |name: &str| {
+        cp.kubectl(&[
+            "-n",
+            n,
+            "patch",
+            "configmap",
+            name,
+            "-p",
+            r#"{"data":{"greeting":"bye"}}"#,
+        ])
+    };
+    patch("web");
+    // The same change to another release's ConfigMap, after it on the same watch: once that
+    // one is reported, web's has been decided.
+    patch("other");
+    event_note(&client, n, "other", "DriftDetected").await;
+    assert_eq!(
+        count_events(&client, n, "web", "DriftDetected").await,
+        drifted_before
+    );
+    assert_eq!(annotations("configmap")["tfdrift.jin.dev/drifted"], "false");
+    // Settled (here: the pending record withdrawn), the change is reported.
+    cp.kubectl(&["-n", n, "delete", "secret", &pending]);
+    support::eventually("the ConfigMap drifted", Duration::from_secs(90), || async {
+        (annotations("configmap")["tfdrift.jin.dev/drifted"] == "true").then_some(())
+    })
+    .await;
+
+    // A corrupt newest record: a Warning on it, the objects keep their verdict.
+    let corrupt = "sh.helm.release.v1.web.v2";
+    apply(
+        cp,
+        &json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": corrupt, "namespace": n,
+                "labels": {"owner": "helm", "name": "web", "status": "deployed", "version": "2"}},
+            "stringData": {"release": format!("H4sI{PASSWORD}")},
+        }),
+    );
+    let note = event_note(&client, n, corrupt, "InvalidHelmRelease").await;
+    assert!(
+        note.contains("keep their last verdict") && !note.contains(PASSWORD),
+        "{note}"
+    );
+    assert_eq!(annotations("deployment")["tfdrift.jin.dev/drifted"], "true");
+    cp.kubectl(&["-n", n, "delete", "secret", corrupt]);
+
+    // `helm upgrade` moves the intent: the new image is the intent now, and put back.
+    helm.run(&[
+        "upgrade",
+        "web",
+        &chart(),
+        "-n",
+        n,
+        "--set",
+        &password,
+        "--set",
+        "image=nginx:1.26",
+    ]);
+    // (What Helm's upgrade put back may resolve against revision 1 first, while Helm holds
+    // the release; the Deployment, drifted from revision 1, resolves against revision 2.)
+    let resolved = format!("live state matches Helm release {n}/web (revision 2) again");
+    support::eventually(
+        "a DriftResolved naming revision 2",
+        Duration::from_secs(90),
+        || async {
+            let all = crate::operator::events(&client, n, "web").await;
+            all.iter()
+                .any(|e| e.0 == "DriftResolved" && e.2 == resolved)
+                .then_some(())
+        },
+    )
+    .await;
+    support::eventually(
+        "the Deployment judged against revision 2",
+        Duration::from_secs(90),
+        || async {
+            let a = annotations("deployment");
+            (a["tfdrift.jin.dev/helm-revision"] == "2" && a["tfdrift.jin.dev/drifted"] == "false")
+                .then_some(())
+        },
+    )
+    .await;
+    let logs = op.logs();
+    assert!(
+        !logs.contains(PASSWORD),
+        "a value of the release was logged"
+    );
+    ns.delete(&client).await;
+}
+
+/// A Terraform state naming the release through `helm_release`: its objects go by the
+/// address, an upgrade behind Terraform's back is a Warning on the release's record, and
+/// where the state itself names one of the release's objects, the state decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_names_the_helm_release_address_and_the_state_wins() {
+    use crate::operator::event_note;
+    let cp = control_plane();
+    if !crate::terraform::has_terraform() {
+        eprintln!("SKIPPED: no terraform on PATH");
+        return;
+    }
+    let Some(helm) = Helm::new(cp) else { return };
+    let _shared = support::APISERVER.read().await;
+    let client = cp.client().await.unwrap();
+    let ns = support::namespace(&client, "helmtfop").await;
+    let st = support::namespace(&client, "helmtfop-state").await;
+    let n = ns.name.as_str();
+    let password = format!("password={PASSWORD}");
+    helm.run(&["install", "web", &chart(), "-n", n, "--set", &password]);
+    let values = helm.run(&["get", "values", "web", "-n", n, "-o", "json"]);
+    let state = json!({
+        "version": 4, "terraform_version": "1.11.0", "serial": 1, "lineage": "helm-operator",
+        "outputs": {},
+        "resources": [
+            {
+                "mode": "managed", "type": "helm_release", "name": "web",
+                "provider": "provider[\"registry.terraform.io/hashicorp/helm\"]",
+                "instances": [{"schema_version": 1, "attributes": {
+                    "name": "web", "namespace": n, "chart": "web", "status": "deployed",
+                    "metadata": [{"name": "web", "namespace": n, "revision": 1,
+                        "values": values.trim(), "chart": "web", "version": "0.1.0"}],
+                }}],
+            },
+            {
+                "mode": "managed", "type": "kubernetes_manifest", "name": "greeting",
+                "provider": "provider[\"registry.terraform.io/hashicorp/kubernetes\"]",
+                "instances": [{"schema_version": 1, "attributes": {
+                    "manifest": {"value": {"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "web", "namespace": n},
+                        "data": {"greeting": "from-terraform"}}},
+                }}],
+            },
+        ],
+    });
+    let dir = crate::terraform::backend(cp, &st.name);
+    crate::terraform::push(dir.path(), &state, true);
+    let args = [
+        "--terraform-state-namespace",
+        st.name.as_str(),
+        "--helm-namespace",
+        n,
+        "--namespace",
+        n,
+        "--secret-namespaces",
+        n,
+        "--leader-election-namespace",
+        n,
+    ];
+    let op = support::Operator::start(cp, "helmtfop", &args);
+    op.wait_ready().await;
+    let annotations = |kind: &str| {
+        let out = cp.kubectl(&["-n", n, "get", kind, "web", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["metadata"]["annotations"].clone()
+    };
+    support::eventually(
+        "the Deployment named by helm_release.web",
+        Duration::from_secs(90),
+        || async {
+            let a = annotations("deployment");
+            (a["tfdrift.jin.dev/terraform-address"] == "helm_release.web"
+                && a["tfdrift.jin.dev/drifted"] == "false")
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        annotations("deployment")["tfdrift.jin.dev/helm-release"],
+        format!("{n}/web")
+    );
+    // The state's own instance of the ConfigMap decides, not the release.
+    let note = event_note(&client, n, "web", "DriftDetected").await;
+    assert!(
+        note.starts_with("live state no longer matches Terraform state (kubernetes_manifest.greeting): data[greeting]"),
+        "{note}"
+    );
+    assert_eq!(
+        annotations("configmap")["tfdrift.jin.dev/terraform-address"],
+        "kubernetes_manifest.greeting"
+    );
+
+    // An upgrade behind Terraform's back: said on the release's record.
+    helm.run(&["upgrade", "web", &chart(), "-n", n, "--set", &password]);
+    let note = event_note(
+        &client,
+        n,
+        "sh.helm.release.v1.web.v2",
+        "HelmReleaseChanged",
+    )
+    .await;
+    assert_eq!(
+        note,
+        format!(
+            "Helm release {n}/web (helm_release.web): release upgraded or rolled back outside Terraform: revision 2, Terraform state has 1"
+        )
+    );
+    cp.kubectl(&["-n", n, "set", "image", "deployment/web", "web=nginx:1.27"]);
+    support::eventually("the Deployment's DriftDetected", Duration::from_secs(90), || async {
+        let all = crate::operator::events(&client, n, "web").await;
+        all.into_iter()
+            .find(|e| {
+                e.0 == "DriftDetected"
+                    && e.2.starts_with(&format!(
+                        "live state no longer matches Helm release {n}/web (revision 2, helm_release.web): "
+                    ))
+            })
+            .map(|_| ())
+    })
+    .await;
+    assert!(
+        !op.logs().contains(PASSWORD),
+        "a value of the release was logged"
+    );
+    ns.delete(&client).await;
+    st.delete(&client).await;
 }

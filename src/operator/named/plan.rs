@@ -422,4 +422,67 @@ mod tests {
             }
         );
     }
+
+    fn helm_state(address: &str) -> StateIntent {
+        let instance = Instance {
+            address: address.into(),
+            resource_type: "helm_release".into(),
+            id: ObjectId::in_group("apps", "Deployment", "shop", "web"),
+            api_version: "apps/v1".into(),
+            uid: None,
+            object: serde_json::json!({"spec": {}}),
+            source: Source::Helm {
+                release: "shop/web".into(),
+                revision: 4,
+            },
+        };
+        StateIntent::new(
+            Arc::new(StateId::helm("shop", "web")),
+            vec![Claim {
+                instance: Compact::new(&instance).unwrap(),
+                context: judge::Context::default(),
+            }],
+        )
+    }
+
+    /// An object of a Helm release: its events name the release and revision (and the
+    /// address of a helm_release naming it), its annotations the release, not a workspace.
+    #[test]
+    fn a_helm_release_object_is_named_by_its_release() {
+        for (address, named) in [
+            ("helm:shop/web", ""),
+            ("helm_release.web", ", helm_release.web"),
+        ] {
+            let state = helm_state(address);
+            let obj = judged(&state, drifted(), &[]);
+            let mut s = situation(&state);
+            s.annotate = true;
+            let plan = decided(plan(&obj, &s, || NOW.into()).unwrap());
+            assert_eq!(
+                plan.events[0].note,
+                format!(
+                    "live state no longer matches Helm release shop/web (revision 4{named}): rules[0].verbs: + delete (changed by kubectl-edit at …)"
+                )
+            );
+            let get = |k: &str| plan.patch.get(k).cloned().flatten();
+            assert_eq!(get(contract::INTENT_SOURCE).as_deref(), Some("helm"));
+            assert_eq!(get(contract::HELM_RELEASE).as_deref(), Some("shop/web"));
+            assert_eq!(get(contract::HELM_REVISION).as_deref(), Some("4"));
+            assert_eq!(get(contract::TERRAFORM_WORKSPACE), None);
+            let want_address = (!named.is_empty()).then(|| address.to_owned());
+            assert_eq!(get(contract::TERRAFORM_ADDRESS), want_address);
+        }
+    }
+
+    /// A state and a release naming one object: the state is first, whatever the names.
+    #[test]
+    fn states_come_before_helm_releases() {
+        let state = StateId {
+            namespace: "zz".into(),
+            workspace: "default".into(),
+            suffix: "app".into(),
+        };
+        assert!(state < StateId::helm("aa", "web"));
+        assert_eq!(StateId::helm("aa", "web").to_string(), "helm:aa/web");
+    }
 }
