@@ -4,6 +4,7 @@ CARGO ?= cargo
 # The image config/manager deploys; a versioned tag so that kind uses a loaded image.
 IMG ?= ghcr.io/jin-dev/tfdrift:0.1.0
 BENCH_N ?= 1000
+BENCH_RELEASES ?= 100
 # actionlint, hadolint and shellcheck for `make lint`, installed by `make lint-tools`.
 LINT_TOOLS ?= $(HOME)/.cache/tfdrift/lint-tools
 
@@ -46,7 +47,7 @@ test: ## Unit, fixture, CLI and integration tests (integration on a real kube-ap
 	  KUBEBUILDER_ASSETS="$$assets" TFDRIFT_HELM="$$helm" $(CARGO) test --locked --all-targets
 
 .PHONY: bench
-bench: bench-fingerprint bench-operator bench-operator-terraform ## All benchmarks
+bench: bench-fingerprint bench-operator bench-operator-terraform bench-operator-helm ## All benchmarks
 
 .PHONY: bench-fingerprint
 bench-fingerprint: ## Micro-benchmark: fingerprint + hash of one Deployment (criterion)
@@ -55,6 +56,10 @@ bench-fingerprint: ## Micro-benchmark: fingerprint + hash of one Deployment (cri
 .PHONY: bench-operator
 bench-operator: ## The operator on the local control plane: BENCH_N objects (default 1000) -> target/bench/results.json
 	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" BENCH_N=$(BENCH_N) $(CARGO) bench --locked --bench operator
+
+.PHONY: bench-operator-helm
+bench-operator-helm: ## The operator judging BENCH_RELEASES Helm releases of 50 objects (default 100), beside as many unrelated ones -> target/bench/results-helm.json
+	assets=$$(hack/envtest.sh) && KUBEBUILDER_ASSETS="$$assets" BENCH_RELEASES=$(BENCH_RELEASES) BENCH_SCENARIO=helm $(CARGO) bench --locked --bench operator
 
 .PHONY: bench-operator-terraform
 bench-operator-terraform: ## The operator reading a Terraform state naming BENCH_N objects of 8 kinds, beside BENCH_N unrelated ones -> target/bench/results-terraform.json

@@ -19,7 +19,14 @@
 //! `--terraform-state-namespace` (and `--secret-namespaces` for the Secrets). Drifts are
 //! made on the Deployments, whose verdict is an annotation.
 //!
-//! Writes `target/bench/results.json` (`results-terraform.json`); with N ≥ 1000 in the
+//! `BENCH_SCENARIO=helm`: BENCH_RELEASES Helm releases (default 100) of 50 objects each
+//! (8 Deployments, and 7 each of ConfigMaps, Secrets, ServiceAccounts, Services, Roles and
+//! RoleBindings made from the same typed fixtures) as Helm leaves them — its label and
+//! annotations on each, one deployed release record per release (Helm's format: gzip'd
+//! JSON, base64'd) — beside as many unrelated objects, the operator cluster-wide with
+//! `--helm-namespace`. Drifts are made on the Deployments.
+//!
+//! Writes `target/bench/results.json` (`results-terraform.json`, `results-helm.json`); with N ≥ 1000 in the
 //! label scenario also `docs/benchmarks.md`.
 //! A program that reports figures, not a test: it asserts no timings.
 
@@ -410,6 +417,96 @@ async fn create_kinds(
     resources
 }
 
+/// Helm's label and annotations on every object of release `release` in `ns`.
+fn helm_owned(object: &mut serde_json::Value, ns: &str, release: &str) {
+    let meta = object["metadata"].as_object_mut().expect("metadata");
+    meta.entry("labels")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("labels")
+        .insert("app.kubernetes.io/managed-by".into(), json!("Helm"));
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("annotations");
+    annotations.insert("meta.helm.sh/release-name".into(), json!(release));
+    annotations.insert("meta.helm.sh/release-namespace".into(), json!(ns));
+}
+
+/// Creates `releases` Helm releases of 50 objects each in `ns` as Helm leaves them: the
+/// objects with Helm's metadata, and one deployed release record per release whose manifest
+/// renders them. Deployments are `tf-00000`…; returns how many objects were created.
+async fn create_releases(
+    client: &kube::Client,
+    ns: &str,
+    templates: &[Template],
+    releases: usize,
+) -> usize {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut total = 0;
+    for r in 0..releases {
+        let release = format!("rel-{r:03}");
+        let mut docs: Vec<(ApiResource, serde_json::Value)> = Vec::new();
+        let deployment = ApiResource::erase::<Deployment>(&());
+        for j in 0..8 {
+            let mut m = manifest(
+                &format!("tf-{:05}", r * 8 + j),
+                "registry.example.com/web:1.0.0",
+            );
+            m["metadata"]["labels"]
+                .as_object_mut()
+                .expect("labels")
+                .remove("tfdrift.jin.dev/enabled");
+            m["metadata"]["namespace"] = json!(ns);
+            docs.push((deployment.clone(), m));
+        }
+        for t in templates.iter().filter(|t| t.namespaced) {
+            let kind = t.resource.kind.to_lowercase();
+            for i in 0..7 {
+                let (mut object, _) = t.named(ns, &format!("{kind}-{release}-{i}"));
+                object["metadata"]["namespace"] = json!(ns);
+                docs.push((t.resource.clone(), object));
+            }
+        }
+        let manifest_text: String = docs.iter().map(|(_, d)| format!("---\n{d}\n")).collect();
+        futures::stream::iter(docs.into_iter().map(|(resource, mut object)| {
+            helm_owned(&mut object, ns, &release);
+            (resource, object)
+        }))
+        .map(|(resource, object)| async move {
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+            let obj: DynamicObject = serde_json::from_value(object).expect("object");
+            api.create(&PostParams::default(), &obj)
+                .await
+                .expect("create");
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+        total += 50;
+        let json = json!({"name": release, "namespace": ns, "version": 1,
+            "info": {"status": "deployed"}, "config": {}, "manifest": manifest_text});
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(json.to_string().as_bytes()).expect("gzip");
+        let record = b64.encode(gz.finish().expect("gzip"));
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": format!("sh.helm.release.v1.{release}.v1"), "namespace": ns,
+                "labels": {"owner": "helm", "name": release, "status": "deployed", "version": "1"}},
+            "data": {"release": b64.encode(record)}});
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(secret).expect("secret"),
+        )
+        .await
+        .expect("create the release record");
+    }
+    total
+}
+
 /// The value of object `i`'s `example.com/build` annotation: as incompressible as real
 /// states are (so that gzip'd the state spans several part Secrets).
 fn noise(i: usize) -> String {
@@ -483,7 +580,10 @@ fn main() {
 }
 
 async fn run() {
-    let terraform = std::env::var("BENCH_SCENARIO").as_deref() == Ok("terraform");
+    let scenario = std::env::var("BENCH_SCENARIO").unwrap_or_default();
+    let helm = scenario == "helm";
+    let terraform = scenario == "terraform";
+    let releases = env_usize("BENCH_RELEASES", 100);
     if terraform
         && !std::process::Command::new("terraform")
             .arg("version")
@@ -495,7 +595,13 @@ async fn run() {
     }
     let n = env_usize("BENCH_N", 1000);
     // Deployments: all N objects of the label flow, an eighth of them in the mixed one.
-    let k = if terraform { n.div_ceil(8) } else { n };
+    let k = if terraform {
+        n.div_ceil(8)
+    } else if helm {
+        releases * 8
+    } else {
+        n
+    };
     let drifts = env_usize("BENCH_DRIFTS", 200).min(k);
     let cp = control_plane();
     let client = cp.client().await.expect("client");
@@ -535,6 +641,22 @@ async fn run() {
             pushed.elapsed().as_secs_f64(),
             parts.lines().count()
         );
+    } else if helm {
+        let templates = templates(&ns.name);
+        named_total = create_releases(&client, &ns.name, &templates, releases).await;
+        eprintln!(
+            "bench: {releases} Helm releases of {named_total} objects created in {:.1}s",
+            created.elapsed().as_secs_f64()
+        );
+        create(&api, "other", k, false).await;
+        create_kinds(
+            &client,
+            &ns.name,
+            &templates,
+            "other",
+            named_total.div_ceil(8),
+        )
+        .await;
     } else {
         create(&api, "app", n, true).await;
         eprintln!("bench: created in {:.1}s", created.elapsed().as_secs_f64());
@@ -612,6 +734,13 @@ async fn run() {
             "--secret-namespaces",
             ns.name.as_str(),
         ]);
+    } else if helm {
+        args.extend([
+            "--helm-namespace",
+            ns.name.as_str(),
+            "--secret-namespaces",
+            ns.name.as_str(),
+        ]);
     } else {
         args.extend(["--namespace", ns.name.as_str()]);
     }
@@ -638,10 +767,12 @@ async fn run() {
             // The other annotated kinds (Services, ConfigMaps): their verdict patches, the
             // only writes of an in-sync start; the kinds without annotations: their
             // reconciles, every one of which decided.
+            // Helm: Deployments, Services and ConfigMaps (8 + 7 + 7 a release) are annotated.
+            let annotated = if helm { 22 * releases } else { 3 * k } as f64;
             (deployments
-                && (!terraform
+                && (!(terraform || helm)
                     || (reconciled(&op).await >= named_total as f64
-                        && apiserver_writes(&client).await - writes_before >= 3.0 * k as f64)))
+                        && apiserver_writes(&client).await - writes_before >= annotated)))
                 .then_some(())
         },
     )
@@ -698,7 +829,7 @@ async fn run() {
     let patch = Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
         {"name": "web", "image": "registry.example.com/web:2.0.0"}]}}}}));
     for i in 0..drifts {
-        let name = format!("{}-{i:05}", if terraform { "tf" } else { "app" });
+        let name = format!("{}-{i:05}", if terraform || helm { "tf" } else { "app" });
         api.patch(&name, &PatchParams::default(), &patch)
             .await
             .expect("drift patch");
@@ -728,9 +859,10 @@ async fn run() {
     let rss_peak_mib = *peak.lock().unwrap();
 
     let results = json!({
-        "scenario": if terraform { "terraform" } else { "label" },
+        "scenario": if terraform { "terraform" } else if helm { "helm" } else { "label" },
         "n": named_total,
-        "kinds": if terraform { 8 } else { 1 },
+        "kinds": if terraform { 8 } else if helm { 7 } else { 1 },
+        "releases": if helm { releases } else { 0 },
         "initial_sync_s": initial_sync_s,
         "initial_writes": initial_writes,
         "steady_writes": steady_writes,
@@ -754,6 +886,8 @@ async fn run() {
     std::fs::write(
         out.join(if terraform {
             "results-terraform.json"
+        } else if helm {
+            "results-helm.json"
         } else {
             "results.json"
         }),
@@ -761,7 +895,7 @@ async fn run() {
     )
     .expect("results.json");
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
-    if n >= 1000 && !terraform {
+    if n >= 1000 && !terraform && !helm {
         write_markdown(&results);
     }
     ns.delete(&client).await;

@@ -40,8 +40,8 @@ objects), the --ignore-* flags (give them the values tfdrift run has), and `repl
 Deployment or StatefulSet that an HPA in the same input scales."
     )]
     Hash(HashArgs),
-    /// Compare every Kubernetes instance of a Terraform state with the live cluster
-    /// (read-only), on every field the state sets.
+    /// Compare every Kubernetes instance of a Terraform state, or every object of a Helm
+    /// release, with the live cluster (read-only), on every field the intent sets.
     #[command(
         long_about = "Compare every Kubernetes instance of a Terraform state with the live cluster, \
 read-only, on every field the state sets: every managed kubernetes_* resource (typed resources of \
@@ -51,7 +51,10 @@ kubernetes_secret_v1_data, kubernetes_node_taint), kubectl_manifest, and helm_re
 in-sync, drifted (each changed field by its API path, and who changed it), missing (in state, not \
 in the cluster), recreated (deleted and created again outside Terraform: its uid differs), or \
 not-judged / unsupported with the reason (a kind the cluster does not serve or the caller may not \
-read, a tainted instance, a Helm release, a type tfdrift does not read).\n\nSemantics are those of \
+read, a tainted instance, a type tfdrift does not read). A helm_release is judged by its release \
+record in the cluster: every object of the latest deployed revision, named by the address; a \
+revision or values other than the state's are drift of the release itself. --helm-release judges \
+the objects of Helm releases with no Terraform state at all.\n\nSemantics are those of \
 `terraform plan -refresh-only`: typed resources own every attribute the state holds (a label, a \
 toleration, a container, a verb added live is drift; the provider's sets compare as sets); \
 kubernetes_manifest the paths its manifest sets but its computed_fields; kubectl_manifest the fields \
