@@ -52,6 +52,7 @@ pub struct Watch {
     /// `--ignore-field` / `--ignore-file` rules, for the objects whose address they match.
     pub address_rules: Arc<[AddressRule]>,
     pub events: Arc<Publisher>,
+    pub metrics: crate::operator::metrics::Metrics,
     pub readiness: Readiness,
     pub leader: watch::Receiver<bool>,
     pub api_timeout: Duration,
@@ -273,12 +274,35 @@ impl Releases {
             }
             None | Some(Choice::Gone(_)) | Some(Choice::NoneDeployed(_)) => {
                 self.unlock(id);
-                if self.published.remove(id).is_some() {
+                if let Some(gone) = self.published.remove(id) {
+                    self.set_changed(id, &gone.address, false);
+                    let _ = self
+                        .w
+                        .metrics
+                        .helm_release_resources
+                        .remove_label_values(&[&id.namespace, &id.suffix]);
                     info!(release = %id, "Helm release uninstalled or without a deployed revision; its objects are released");
                     let changed = self.w.intents.replace(id, HashMap::new());
                     self.trigger_all(&changed);
                 }
             }
+        }
+    }
+
+    /// `tfdrift_helm_release_changed` for release `id` under `address`: a series only while
+    /// it differs (and none left under an address it no longer goes by).
+    fn set_changed(&self, id: &StateId, address: &str, differs: bool) {
+        let series = &self.w.metrics.helm_release_changed;
+        if let Some(before) = self.published.get(id).map(|p| p.address.as_str())
+            && before != address
+        {
+            let _ = series.remove_label_values(&[&id.namespace, &id.suffix, before]);
+        }
+        let labels = [id.namespace.as_str(), id.suffix.as_str(), address];
+        if differs {
+            series.with_label_values(&labels).set(1);
+        } else {
+            let _ = series.remove_label_values(&labels);
         }
     }
 
@@ -333,12 +357,22 @@ impl Releases {
             // Deleted since it was listed: its deletion decides.
             Ok(None) => return,
             Err(ReadError::Unreadable(why)) => {
+                self.w
+                    .metrics
+                    .helm_release_errors_total
+                    .with_label_values(&[&id.namespace, &id.suffix, "unreadable"])
+                    .inc();
                 warn!(release = %id, record = %meta.object, error = %why, "cannot read the Helm release record; retrying");
                 self.dirty.insert(id.clone());
                 self.retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER);
                 return;
             }
             Err(ReadError::Corrupt(why)) => {
+                self.w
+                    .metrics
+                    .helm_release_errors_total
+                    .with_label_values(&[&id.namespace, &id.suffix, "invalid"])
+                    .inc();
                 if self
                     .corrupt
                     .insert((id.namespace.clone(), meta.object.clone()))
@@ -370,6 +404,7 @@ impl Releases {
             .get(id)
             .map(|p| p.differences.clone())
             .unwrap_or_default();
+        self.set_changed(id, &address, !differences.is_empty());
         if !differences.is_empty() && differences != reported {
             let note = format!(
                 "Helm release {}/{} ({address}): {}",
@@ -420,6 +455,11 @@ impl Releases {
             .collect();
         let objects: Vec<ObjectId> = named_objects.keys().cloned().collect();
         info!(release = %id, revision = release.revision, objects = objects.len(), address = %address, "Helm release read");
+        self.w
+            .metrics
+            .helm_release_resources
+            .with_label_values(&[&id.namespace, &id.suffix])
+            .set(objects.len() as i64);
         let changed = self.w.intents.replace(id, named_objects);
         for key in &changed {
             debug!(object = %key, release = %id, "intent from the Helm release changed; re-deciding it");

@@ -25,6 +25,9 @@ pub struct Metrics {
     pub terraform_state_errors_total: IntCounterVec,
     pub terraform_state_not_judged: IntGaugeVec,
     pub resource_missing: IntGaugeVec,
+    pub helm_release_resources: IntGaugeVec,
+    pub helm_release_changed: IntGaugeVec,
+    pub helm_release_errors_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -123,11 +126,29 @@ impl Metrics {
         )?;
         let terraform_state_not_judged = gauge(
             "terraform_state_not_judged",
-            "Instances of a Terraform state the operator does not judge, by reason: unsupported (a type tfdrift does not read), not_judged (tainted, deposed, a Helm release), invalid, not_served (the cluster does not serve the kind), forbidden (the operator may not read it), not_watched (outside --namespace or --secret-namespaces, or cluster-scoped under --namespace)",
+            "Instances of a Terraform state the operator does not judge, by reason: unsupported (a type tfdrift does not read), not_judged (tainted, deposed, a helm_release outside --helm-namespace), invalid, not_served (the cluster does not serve the kind), forbidden (the operator may not read it), not_watched (outside --namespace or --secret-namespaces, or cluster-scoped under --namespace)",
             &["namespace", "workspace", "suffix", "reason"],
+        )?;
+        let helm_release_resources = gauge(
+            "helm_release_resources",
+            "Objects of a Helm release's deployed revision the operator judges (--helm-namespace)",
+            &["namespace", "release"],
+        )?;
+        let helm_release_changed = gauge(
+            "helm_release_changed",
+            "1 while a Helm release's deployed revision or values differ from what the helm_release naming it recorded (no series otherwise)",
+            &["namespace", "release", "address"],
+        )?;
+        let helm_release_errors_total = counter(
+            "helm_release_errors_total",
+            "Helm release records that could not be read (unreadable: the API; invalid: the record does not decode); the release's objects keep their last verdict",
+            &["namespace", "release", "reason"],
         )?;
         Ok(Metrics {
             registry,
+            helm_release_resources,
+            helm_release_changed,
+            helm_release_errors_total,
             terraform_state_not_judged,
             resources_watched,
             resources_drifted,

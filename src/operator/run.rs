@@ -270,6 +270,7 @@ async fn run(args: Config) -> anyhow::Result<()> {
                     contract::REPORTER,
                     &identity,
                 )),
+                metrics: metrics.clone(),
                 readiness: readiness.clone(),
                 leader: leader_rx.clone(),
                 api_timeout: args.api_timeout,

@@ -724,6 +724,15 @@ async fn the_operator_names_the_helm_release_address_and_the_state_wins() {
             "Helm release {n}/web (helm_release.web): release upgraded or rolled back outside Terraform: revision 2, Terraform state has 1"
         )
     );
+    let series = format!(
+        "tfdrift_helm_release_changed{{address=\"helm_release.web\",namespace=\"{n}\",release=\"web\"}}"
+    );
+    assert_eq!(
+        op.metric(&series).await,
+        Some(1.0),
+        "{}",
+        op.metrics_text().await
+    );
     cp.kubectl(&["-n", n, "set", "image", "deployment/web", "web=nginx:1.27"]);
     support::eventually("the Deployment's DriftDetected", Duration::from_secs(90), || async {
         let all = crate::operator::events(&client, n, "web").await;
