@@ -453,7 +453,7 @@ async fn check_one(
 
 /// Whether a state names anything `check` could judge; for a note when it names nothing.
 pub fn names_anything(read: &Read) -> bool {
-    !read.instances.is_empty() || !read.unjudged.is_empty()
+    !read.instances.is_empty() || !read.unjudged.is_empty() || !read.releases.is_empty()
 }
 
 /// Reads the state in `input` (as [`terraform::read`]), naming the input in errors.

@@ -120,6 +120,12 @@ pub fn hash_state(
     })?;
     let rules = Ignore::with_hpas(defaults, read.hpas.iter());
     let mut notes = read.notes;
+    for r in &read.releases {
+        notes.push(format!(
+            "skipped {}: a Helm release ({}/{}): its objects are in the release record, which `tfdrift check` reads",
+            r.address, r.namespace, r.name
+        ));
+    }
     let mut invalid = Vec::new();
     for u in &read.unjudged {
         match &u.why {

@@ -4,10 +4,11 @@
 //! as that release's intent — beside the Terraform states', after them in precedence.
 //!
 //! While the newest record is `pending-*` (Helm is installing, upgrading or rolling back),
-//! the release is held like a state under Terraform's lock: no new drift until it settles.
-//! An uninstalled release, or one whose records are gone, names nothing any more. A record
-//! that does not decode is a Warning on the record; the release's objects keep their last
-//! intent. No byte of a record is logged or kept beyond the intent.
+//! or the deployed revision's record cannot be read or decoded, the release is held like a
+//! state under Terraform's lock: its objects keep their last intent and no new drift is
+//! reported until it settles. An uninstalled release, or one whose records are gone, names
+//! nothing any more. A record that does not decode is a Warning on the record. No byte of a
+//! record is logged or kept beyond the intent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -65,9 +66,13 @@ struct Published {
     record: String,
     /// The address its objects go by (a `helm_release`'s, or `helm:NS/NAME`).
     address: String,
+    /// The `helm_release` naming it when it was published.
+    named: Option<helm::Named>,
     objects: Vec<ObjectId>,
-    /// What a `helm_release` naming it says differs, as last reported.
+    /// What a `helm_release` naming it says differs, as last read.
     differences: Vec<String>,
+    /// What of that this leader has warned of.
+    announced: Vec<String>,
 }
 
 struct Releases {
@@ -77,13 +82,21 @@ struct Releases {
     relisting: HashMap<String, BTreeMap<String, Meta>>,
     listed: HashSet<String>,
     published: HashMap<StateId, Published>,
-    /// Records that did not decode (a Warning was sent for each, once).
+    /// Records that did not decode (a Warning was sent for each, by this leader).
     corrupt: HashSet<(String, String)>,
     /// Releases to decide again.
     dirty: BTreeSet<StateId>,
-    retry_at: Option<tokio::time::Instant>,
+    /// Releases whose record could not be read, and when to try again.
+    retry: BTreeMap<StateId, (tokio::time::Instant, Duration)>,
+    /// Every namespace listed and decided once.
+    decided_once: bool,
     told_synced: bool,
+    /// Discovery, for the scope of kinds tfdrift does not know (custom resources).
+    catalog: crate::cluster::Catalog,
 }
+
+/// How long before an unreadable record is tried again: doubling up to this.
+const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Watches the release records of every `--helm-namespace` until `shutdown`, keeping each
 /// release's objects in `intents`.
@@ -107,6 +120,7 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
         })
         .collect();
     let mut stream = futures::stream::select_all(streams);
+    let catalog = crate::cluster::Catalog::new(w.client.clone(), w.api_timeout);
     let mut releases = Releases {
         w,
         records: HashMap::new(),
@@ -115,13 +129,16 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
         published: HashMap::new(),
         corrupt: HashSet::new(),
         dirty: BTreeSet::new(),
-        retry_at: None,
+        retry: BTreeMap::new(),
+        decided_once: false,
         told_synced: false,
+        catalog,
     };
     let intents = releases.w.intents.clone();
-    releases.tell_synced();
+    let mut states_read = intents.states_read.subscribe();
+    let mut leader = releases.w.leader.clone();
     loop {
-        let retry = releases.retry_at;
+        let retry = releases.retry.values().map(|(at, _)| *at).min();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = intents.helm_named_changed.notified() => {
@@ -130,19 +147,43 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
                 let all: Vec<StateId> = releases.known();
                 releases.dirty.extend(all);
             }
+            // The states read: what their helm_releases name is known.
+            Ok(()) = states_read.changed() => {}
+            Ok(()) = leader.changed() => {
+                // A new leader warns afresh of what is wrong now; a standby warns of nothing.
+                releases.corrupt.clear();
+                for p in releases.published.values_mut() {
+                    p.announced.clear();
+                }
+                let all: Vec<StateId> = releases.known();
+                releases.dirty.extend(all);
+            }
             _ = async {
                 match retry {
                     Some(t) => tokio::time::sleep_until(t).await,
                     None => std::future::pending().await,
                 }
-            } => releases.retry_at = None,
+            } => {
+                let now = tokio::time::Instant::now();
+                let due: Vec<StateId> = releases
+                    .retry
+                    .iter()
+                    .filter(|(_, (at, _))| *at <= now)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                releases.dirty.extend(due);
+            }
             seen = stream.next() => match seen {
                 Some((ns, event)) => releases.on_event(ns, event),
                 None => return,
             },
         }
-        releases.decide_dirty().await;
-        releases.tell_synced();
+        // Until the states are read, a release's address (a helm_release's) is not known:
+        // publishing now would name it wrongly, then again.
+        if *states_read.borrow() {
+            releases.decide_dirty().await;
+            releases.tell_synced();
+        }
     }
 }
 
@@ -173,6 +214,8 @@ impl Releases {
         match event {
             watcher::Event::Apply(m) => {
                 let name = m.metadata.name.clone().unwrap_or_default();
+                // Written again (Helm reuses a revision's name): read it afresh.
+                self.corrupt.remove(&(ns.clone(), name.clone()));
                 let records = self.records.entry(ns.clone()).or_default();
                 match meta_of(&m) {
                     Some(meta) => {
@@ -188,6 +231,7 @@ impl Releases {
             }
             watcher::Event::Delete(m) => {
                 let name = m.metadata.name.clone().unwrap_or_default();
+                self.corrupt.remove(&(ns.clone(), name.clone()));
                 if let Some(old) = self.records.entry(ns.clone()).or_default().remove(&name) {
                     self.dirty.insert(StateId::helm(&ns, &old.release));
                 }
@@ -226,11 +270,8 @@ impl Releases {
     }
 
     fn tell_synced(&mut self) {
-        if !self.told_synced
-            && self.w.namespaces.iter().all(|n| self.listed.contains(n))
-            && self.dirty.is_empty()
-            && self.retry_at.is_none()
-        {
+        // A record that cannot be read now is retried; it does not hold up the rest.
+        if !self.told_synced && self.decided_once {
             self.told_synced = true;
             info!(releases = self.published.len(), "Helm releases read");
             self.w.intents.source_synced();
@@ -248,6 +289,9 @@ impl Releases {
         for id in dirty {
             self.dirty.remove(&id);
             self.decide(&id).await;
+        }
+        if self.w.namespaces.iter().all(|n| self.listed.contains(n)) {
+            self.decided_once = true;
         }
     }
 
@@ -269,11 +313,19 @@ impl Releases {
             }
             Some(Choice::Deployed(m)) => {
                 let m = m.clone();
-                self.unlock(id);
-                self.publish(id, &m).await;
+                // Held until its record is read: no new drift against the revision before.
+                if self.publish(id, &m).await {
+                    self.unlock(id);
+                } else {
+                    write(&self.w.intents.locked).insert(id.clone());
+                }
             }
             None | Some(Choice::Gone(_)) | Some(Choice::NoneDeployed(_)) => {
                 self.unlock(id);
+                self.retry.remove(id);
+                let prefix = format!("sh.helm.release.v1.{}.v", id.suffix);
+                self.corrupt
+                    .retain(|(ns, record)| *ns != id.namespace || !record.starts_with(&prefix));
                 if let Some(gone) = self.published.remove(id) {
                     self.set_changed(id, &gone.address, false);
                     let _ = self
@@ -306,10 +358,11 @@ impl Releases {
         }
     }
 
-    /// Lifts the hold of a pending release: every object of it is decided again.
+    /// Lifts the hold of a release (pending, or its record unusable): every object of it is
+    /// decided again.
     fn unlock(&mut self, id: &StateId) {
         if write(&self.w.intents.locked).remove(id) {
-            info!(release = %id, "Helm settled the release");
+            info!(release = %id, "the Helm release settled");
             let objects = self
                 .published
                 .get(id)
@@ -332,40 +385,43 @@ impl Releases {
     }
 
     /// Reads `meta`'s record (unless its intent is published already) and publishes its
-    /// objects as release `id`'s intent.
-    async fn publish(&mut self, id: &StateId, meta: &Meta) {
+    /// objects as release `id`'s intent; `false` when the record could not be used.
+    async fn publish(&mut self, id: &StateId, meta: &Meta) -> bool {
         let named = self.w.intents.helm_named(&id.namespace, &id.suffix);
         let address = named.as_ref().map_or_else(
             || helm::address_of(&id.namespace, &id.suffix),
             |n| n.address.clone(),
         );
-        let same = self
+        let unchanged = self
             .published
             .get(id)
-            .is_some_and(|p| p.record == meta.object && p.address == address);
-        let unchanged_differences = same && named.is_none();
-        if unchanged_differences
-            || (same
-                && self
-                    .corrupt
-                    .contains(&(id.namespace.clone(), meta.object.clone())))
-        {
-            return;
+            .is_some_and(|p| p.record == meta.object && p.address == address && p.named == named);
+        let key = (id.namespace.clone(), meta.object.clone());
+        if unchanged {
+            self.announce(id).await;
+            return true;
+        }
+        if self.corrupt.contains(&key) {
+            return false;
         }
         let release = match self.read(&id.namespace, &meta.object).await {
             Ok(Some(release)) => release,
             // Deleted since it was listed: its deletion decides.
-            Ok(None) => return,
+            Ok(None) => return self.published.contains_key(id),
             Err(ReadError::Unreadable(why)) => {
                 self.w
                     .metrics
                     .helm_release_errors_total
                     .with_label_values(&[&id.namespace, &id.suffix, "unreadable"])
                     .inc();
-                warn!(release = %id, record = %meta.object, error = %why, "cannot read the Helm release record; retrying");
-                self.dirty.insert(id.clone());
-                self.retry_at = Some(tokio::time::Instant::now() + RETRY_AFTER);
-                return;
+                let delay = self
+                    .retry
+                    .get(id)
+                    .map_or(RETRY_AFTER, |(_, d)| (*d * 2).min(RETRY_MAX));
+                warn!(release = %id, record = %meta.object, error = %why, retry_in = ?delay, "cannot read the Helm release record; its objects keep their last verdict");
+                self.retry
+                    .insert(id.clone(), (tokio::time::Instant::now() + delay, delay));
+                return false;
             }
             Err(ReadError::Corrupt(why)) => {
                 self.w
@@ -373,64 +429,56 @@ impl Releases {
                     .helm_release_errors_total
                     .with_label_values(&[&id.namespace, &id.suffix, "invalid"])
                     .inc();
-                if self
-                    .corrupt
-                    .insert((id.namespace.clone(), meta.object.clone()))
-                {
-                    warn!(release = %id, record = %meta.object, error = %why, "the Helm release record does not decode; its objects keep their last verdict");
-                    let note = format!(
-                        "Helm release {}/{}: record {} {why}; its objects keep their last verdict",
-                        id.namespace, id.suffix, meta.object
-                    );
-                    self.event(
-                        &id.namespace,
-                        &meta.object,
-                        contract::reason::INVALID_HELM_RELEASE,
-                        &note,
-                    )
-                    .await;
-                }
-                return;
+                self.corrupt.insert(key);
+                warn!(release = %id, record = %meta.object, error = %why, "the Helm release record does not decode; its objects keep their last verdict");
+                let note = format!(
+                    "Helm release {}/{}: record {} {why}; its objects keep their last verdict",
+                    id.namespace, id.suffix, meta.object
+                );
+                self.event(
+                    &id.namespace,
+                    &meta.object,
+                    contract::reason::INVALID_HELM_RELEASE,
+                    &note,
+                )
+                .await;
+                return false;
             }
         };
-        self.corrupt
-            .remove(&(id.namespace.clone(), meta.object.clone()));
+        self.retry.remove(id);
         let differences = named
             .as_ref()
             .map(|n| n.differences(&release))
             .unwrap_or_default();
-        let reported = self
-            .published
-            .get(id)
-            .map(|p| p.differences.clone())
-            .unwrap_or_default();
         self.set_changed(id, &address, !differences.is_empty());
-        if !differences.is_empty() && differences != reported {
-            let note = format!(
-                "Helm release {}/{} ({address}): {}",
-                id.namespace,
-                id.suffix,
-                differences.join("; ")
-            );
-            warn!(release = %id, address = %address, "{}", differences.join("; "));
-            self.event(
-                &id.namespace,
-                &meta.object,
-                contract::reason::HELM_RELEASE_CHANGED,
-                &note,
-            )
-            .await;
+        if let Some(p) = self.published.get_mut(id)
+            && p.record == meta.object
+            && p.address == address
+        {
+            // Only what the helm_release says changed: the objects' intent is the same.
+            p.differences = differences;
+            p.named = named;
+            self.announce(id).await;
+            return true;
         }
-        if same {
-            // Only what the helm_release says changed.
-            if let Some(p) = self.published.get_mut(id) {
-                p.differences = differences;
-            }
-            return;
-        }
-        let (instances, unjudged) = helm::objects(&release, &address);
+        let (mut instances, unjudged) = helm::objects(&release, &address);
         for u in &unjudged {
             warn!(release = %id, address = %u.address, error = %u.why, "a document of the Helm release does not describe an object; skipped");
+        }
+        // A kind tfdrift does not know is named in the release namespace; discovery says
+        // whether it is namespaced at all.
+        for instance in &mut instances {
+            let (group, _) = crate::core::kind::split_api_version(&instance.api_version);
+            if crate::core::kind::namespaced(group, &instance.id.kind).is_none()
+                && instance.object.pointer("/metadata/namespace").is_none()
+                && let Ok(served) = self
+                    .catalog
+                    .resolve(&instance.api_version, &instance.id.kind)
+                    .await
+                && !served.namespaced
+            {
+                instance.id.namespace.clear();
+            }
         }
         let state = Arc::new(id.clone());
         let mut claims: HashMap<ObjectId, Vec<Claim>> = HashMap::new();
@@ -465,15 +513,54 @@ impl Releases {
             debug!(object = %key, release = %id, "intent from the Helm release changed; re-deciding it");
         }
         self.trigger_all(&changed);
+        let announced = self
+            .published
+            .remove(id)
+            .map(|p| p.announced)
+            .unwrap_or_default();
         self.published.insert(
             id.clone(),
             Published {
                 record: meta.object.clone(),
                 address,
+                named,
                 objects,
                 differences,
+                announced,
             },
         );
+        self.announce(id).await;
+        true
+    }
+
+    /// A `HelmReleaseChanged` Warning on the release's record when what its `helm_release`
+    /// says differs is new (to this leader).
+    async fn announce(&mut self, id: &StateId) {
+        let Some(p) = self.published.get(id) else {
+            return;
+        };
+        if p.differences.is_empty() || p.differences == p.announced || !*self.w.leader.borrow() {
+            return;
+        }
+        let (record, address, differences) =
+            (p.record.clone(), p.address.clone(), p.differences.clone());
+        let note = format!(
+            "Helm release {}/{} ({address}): {}",
+            id.namespace,
+            id.suffix,
+            differences.join("; ")
+        );
+        warn!(release = %id, address = %address, "{}", differences.join("; "));
+        self.event(
+            &id.namespace,
+            &record,
+            contract::reason::HELM_RELEASE_CHANGED,
+            &note,
+        )
+        .await;
+        if let Some(p) = self.published.get_mut(id) {
+            p.announced = differences;
+        }
     }
 
     /// The record `name` in `ns`, decoded; `None` when it is gone.

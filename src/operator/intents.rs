@@ -235,6 +235,8 @@ pub struct Intents {
     helm_named: RwLock<BTreeMap<StateId, Vec<crate::intent::helm::Named>>>,
     /// Told when what `helm_release` instances name changed.
     pub(crate) helm_named_changed: tokio::sync::Notify,
+    /// Every Terraform state has been read once (what `helm_release` instances name is known).
+    pub(crate) states_read: watch::Sender<bool>,
 }
 
 /// Where a controller of named objects hears of an object to decide again.
@@ -257,6 +259,7 @@ impl Default for Intents {
             unsynced_sources: std::sync::Mutex::new(1),
             helm_named: RwLock::default(),
             helm_named_changed: tokio::sync::Notify::new(),
+            states_read: watch::Sender::new(false),
         }
     }
 }
@@ -485,6 +488,8 @@ impl Intents {
         drop(map);
         if !changed.is_empty() {
             self.named_changed.notify_one();
+            // What is missing may have changed with what is named.
+            self.presence_changed.notify_one();
         }
         for (key, claims) in contested {
             let states: Vec<String> = claims
@@ -495,7 +500,7 @@ impl Intents {
             warn!(
                 object = %key,
                 states = states.join(", "),
-                "named by more than one Terraform state; judged against the first"
+                "named by more than one source of intent (Terraform states, Helm releases); judged against the first"
             );
         }
         changed

@@ -136,8 +136,6 @@ pub struct Settings {
     /// Take intent from Terraform states too (`--terraform-state-namespace`), keeping the
     /// verdict records of kinds without annotations in this namespace.
     pub terraform_state: Option<String>,
-    /// Terraform states are a source of intent (`--terraform-state-namespace`).
-    pub states: bool,
     /// Helm releases are a source of intent (`--helm-namespace`).
     pub helm: bool,
     pub concurrency: u16,
@@ -177,11 +175,12 @@ impl Context {
                 .ignore
                 .hpa_replicas
                 .then(|| Arc::new(Scalers::default())),
-            intents: settings.terraform_state.is_some().then(|| {
-                Arc::new(Intents::with_sources(
-                    usize::from(settings.states) + usize::from(settings.helm),
-                ))
-            }),
+            // The state watch runs whenever there are intents (it also reports what is
+            // missing); the Helm watch with --helm-namespace.
+            intents: settings
+                .terraform_state
+                .is_some()
+                .then(|| Arc::new(Intents::with_sources(1 + usize::from(settings.helm)))),
             records,
             concurrency: settings.concurrency,
             verdicts: Mutex::default(),
@@ -736,7 +735,6 @@ pub(crate) mod tests {
                 record_baseline: false,
                 ignore: ignore::Defaults::new(&[], &[], false).unwrap(),
                 terraform_state: None,
-                states: false,
                 helm: false,
                 concurrency: 4,
             },

@@ -190,7 +190,6 @@ async fn run(args: Config) -> anyhow::Result<()> {
             terraform_state: (!args.terraform_state_namespaces.is_empty()
                 || !args.helm_namespaces.is_empty())
             .then(|| own_namespace.clone()),
-            states: !args.terraform_state_namespaces.is_empty(),
             helm: !args.helm_namespaces.is_empty(),
             concurrency: args.concurrency,
         },
@@ -289,40 +288,39 @@ async fn run(args: Config) -> anyhow::Result<()> {
                 .instrument(info_span!("helm_release_watch")),
             );
         }
-        if !args.terraform_state_namespaces.is_empty() {
-            watches += 1;
-            let watch = crate::operator::tfstate::Watch {
-                client: client.clone(),
-                namespaces: args.terraform_state_namespaces.clone(),
-                intents,
-                triggers: state_triggers,
-                defaults: args.ignore.api_rules().into(),
-                address_rules: args.address_rules.clone().into(),
-                events: Arc::new(crate::operator::events::Publisher::new(
-                    client.clone(),
-                    contract::REPORTER,
-                    &identity,
-                )),
-                metrics: metrics.clone(),
-                readiness: readiness.clone(),
-                leader: leader_rx.clone(),
-                watch_namespace: args.namespace.clone(),
-                helm_namespaces: args.helm_namespaces.clone().into(),
-                synced: synced_tx.clone(),
-            };
-            let s = shutdown.clone();
-            tasks.spawn(
-                async move {
-                    crate::operator::tfstate::run(watch, s.clone()).await;
-                    if s.is_cancelled() {
-                        Ok(())
-                    } else {
-                        anyhow::bail!("the Terraform state watch stopped unexpectedly")
-                    }
+        // The state watch also reports the named objects the cluster lacks (a release's too).
+        watches += 1;
+        let watch = crate::operator::tfstate::Watch {
+            client: client.clone(),
+            namespaces: args.terraform_state_namespaces.clone(),
+            intents,
+            triggers: state_triggers,
+            defaults: args.ignore.api_rules().into(),
+            address_rules: args.address_rules.clone().into(),
+            events: Arc::new(crate::operator::events::Publisher::new(
+                client.clone(),
+                contract::REPORTER,
+                &identity,
+            )),
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+            leader: leader_rx.clone(),
+            watch_namespace: args.namespace.clone(),
+            helm_namespaces: args.helm_namespaces.clone().into(),
+            synced: synced_tx.clone(),
+        };
+        let s = shutdown.clone();
+        tasks.spawn(
+            async move {
+                crate::operator::tfstate::run(watch, s.clone()).await;
+                if s.is_cancelled() {
+                    Ok(())
+                } else {
+                    anyhow::bail!("the Terraform state watch stopped unexpectedly")
                 }
-                .instrument(info_span!("terraform_state_watch")),
-            );
-        }
+            }
+            .instrument(info_span!("terraform_state_watch")),
+        );
         // The kinds the states name, each watched once discovery finds it.
         watches += 1;
         let settings = crate::operator::kinds::Settings {

@@ -101,10 +101,14 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
                 .boxed(),
         );
     }
+    // With no state namespace (Helm releases alone) the watch still reports what is missing.
+    streams.push(futures::stream::pending().boxed());
     let mut stream = futures::stream::select_all(streams);
     let mut leader = w.leader.clone();
     let mut reader = Reader::new(w);
     let mut missing_may_change = false;
+    // With no state namespace there is nothing to read: synced at once.
+    reader.tell_synced();
     loop {
         let next_due = reader.pending.values().min().copied();
         tokio::select! {
@@ -254,7 +258,7 @@ impl Reader {
                 let held_now = self.leases_relisted.remove(&ns).unwrap_or_default();
                 let released: Vec<StateId> = read(&self.w.intents.locked)
                     .iter()
-                    .filter(|s| s.namespace == ns && !held_now.contains(*s))
+                    .filter(|s| !s.is_helm() && s.namespace == ns && !held_now.contains(*s))
                     .cloned()
                     .collect();
                 for state in released {
@@ -692,6 +696,7 @@ impl Reader {
                 "Terraform states read"
             );
             self.told_synced = true;
+            self.w.intents.states_read.send_replace(true);
             self.w.intents.source_synced();
             let _ = self.w.synced.send(KIND);
         }

@@ -93,7 +93,7 @@ pub fn objects(release: &Release, address: &str) -> (Vec<Instance>, Vec<Unjudged
     let mut instances = Vec::new();
     let mut unjudged = Vec::new();
     let mut each = |index: usize, doc: Value| match of_document(release, doc) {
-        Some(object) => {
+        Some((object, unknown_scope)) => {
             match instance_of(
                 address.to_owned(),
                 RESOURCE_TYPE,
@@ -102,7 +102,15 @@ pub fn objects(release: &Release, address: &str) -> (Vec<Instance>, Vec<Unjudged
                 source.clone(),
                 None,
             ) {
-                Ok(i) => instances.push(i),
+                Ok(mut i) => {
+                    // Helm puts an object of a kind tfdrift does not know (a custom
+                    // resource) in the release namespace if the kind is namespaced: named
+                    // there, its scope left to discovery, the intent not claiming one.
+                    if unknown_scope {
+                        i.id.namespace = release.namespace.clone();
+                    }
+                    instances.push(i)
+                }
                 Err(why) => unjudged.push(invalid(format!(
                     "document {index} of revision {}'s manifest {why}",
                     release.revision
@@ -138,8 +146,9 @@ pub fn objects(release: &Release, address: &str) -> (Vec<Instance>, Vec<Unjudged
 }
 
 /// One manifest document as Helm sends it: its namespace, Helm's label and annotations; a
-/// Secret's values as digests. `None` for a document that is no object.
-fn of_document(release: &Release, mut doc: Value) -> Option<Value> {
+/// Secret's values as digests; and whether its scope is unknown (a kind tfdrift does not
+/// know, with no namespace of its own). `None` for a document that is no object.
+fn of_document(release: &Release, mut doc: Value) -> Option<(Value, bool)> {
     let map = doc.as_object_mut()?;
     let api_version = map.get("apiVersion").and_then(Value::as_str)?.to_owned();
     let kind = map.get("kind").and_then(Value::as_str)?.to_owned();
@@ -148,16 +157,15 @@ fn of_document(release: &Release, mut doc: Value) -> Option<Value> {
         .or_insert_with(|| Value::Object(Map::new()))
         .as_object_mut()?;
     let (group, _) = crate::core::kind::split_api_version(&api_version);
-    // A kind tfdrift does not know (a custom resource) is taken as namespaced, as most are;
-    // the cluster's discovery decides when the object is read.
-    let namespaced = crate::core::kind::namespaced(group, &kind).unwrap_or(true);
+    let namespaced = crate::core::kind::namespaced(group, &kind);
     let has_namespace = meta
         .get("namespace")
         .and_then(Value::as_str)
         .is_some_and(|s| !s.is_empty());
-    if namespaced && !has_namespace {
+    if namespaced == Some(true) && !has_namespace {
         meta.insert("namespace".into(), Value::from(release.namespace.as_str()));
     }
+    let unknown_scope = namespaced.is_none() && !has_namespace;
     let entry = |meta: &mut Map<String, Value>, field: &str| -> Option<Map<String, Value>> {
         match meta.remove(field) {
             Some(Value::Object(m)) => Some(m),
@@ -177,7 +185,7 @@ fn of_document(release: &Release, mut doc: Value) -> Option<Value> {
     if kind == "Secret" && group.is_empty() {
         crate::core::secret::digest_object(&mut doc);
     }
-    Some(doc)
+    Some((doc, unknown_scope))
 }
 
 /// A `helm_release` instance of a Terraform state: the release it names, the revision it

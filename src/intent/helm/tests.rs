@@ -51,6 +51,11 @@ metadata:
   namespace: elsewhere
 data: {a: b}
 ---
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: gizmo
+---
 kind: Nothing
 ";
 
@@ -66,8 +71,11 @@ fn every_document_is_an_object_in_the_release_namespace_with_helms_metadata() {
             "Secret/shop/web",
             "ClusterRole/web-reader",
             "ConfigMap/elsewhere/other",
+            "Widget.example.com/shop/gizmo",
         ]
     );
+    // A custom resource: named in the release namespace, its scope left to discovery.
+    assert!(instances[4].object.pointer("/metadata/namespace").is_none());
     let sa = &instances[0].object;
     assert_eq!(sa["metadata"]["labels"]["app"], "web");
     assert_eq!(sa["metadata"]["labels"][MANAGED_BY], "Helm");
@@ -82,7 +90,7 @@ fn every_document_is_an_object_in_the_release_namespace_with_helms_metadata() {
     assert!(instances[1].object.pointer("/data/password").is_some());
     assert_eq!(unjudged.len(), 1);
     assert!(
-        unjudged[0].why.to_string().contains("document 5"),
+        unjudged[0].why.to_string().contains("document 6"),
         "{:?}",
         unjudged[0]
     );
