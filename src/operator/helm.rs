@@ -86,6 +86,8 @@ struct Releases {
     corrupt: HashSet<(String, String)>,
     /// Releases to decide again.
     dirty: BTreeSet<StateId>,
+    /// Releases a `helm_release` names that have no deployed revision (logged once).
+    absent: HashSet<StateId>,
     /// Releases whose record could not be read, and when to try again.
     retry: BTreeMap<StateId, (tokio::time::Instant, Duration)>,
     /// Every namespace listed and decided once.
@@ -129,6 +131,7 @@ pub async fn run(w: Watch, shutdown: CancellationToken) {
         published: HashMap::new(),
         corrupt: HashSet::new(),
         dirty: BTreeSet::new(),
+        absent: HashSet::new(),
         retry: BTreeMap::new(),
         decided_once: false,
         told_synced: false,
@@ -266,6 +269,12 @@ impl Releases {
         for (ns, records) in &self.records {
             all.extend(records.values().map(|m| StateId::helm(ns, &m.release)));
         }
+        // Those a helm_release names, records or not.
+        for (ns, name) in self.w.intents.helm_named_releases() {
+            if self.w.namespaces.contains(&ns) {
+                all.insert(StateId::helm(&ns, &name));
+            }
+        }
         all.into_iter().collect()
     }
 
@@ -313,6 +322,7 @@ impl Releases {
             }
             Some(Choice::Deployed(m)) => {
                 let m = m.clone();
+                self.absent.remove(id);
                 // Held until its record is read: no new drift against the revision before.
                 if self.publish(id, &m).await {
                     self.unlock(id);
@@ -321,6 +331,11 @@ impl Releases {
                 }
             }
             None | Some(Choice::Gone(_)) | Some(Choice::NoneDeployed(_)) => {
+                if let Some(named) = self.w.intents.helm_named(&id.namespace, &id.suffix)
+                    && self.absent.insert(id.clone())
+                {
+                    warn!(release = %id, address = %named.address, "a helm_release names this Helm release, which has no deployed revision in the cluster (uninstalled outside Terraform?)");
+                }
                 self.unlock(id);
                 self.retry.remove(id);
                 let prefix = format!("sh.helm.release.v1.{}.v", id.suffix);

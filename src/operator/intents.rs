@@ -304,6 +304,15 @@ impl Intents {
         self.helm_named_changed.notify_one();
     }
 
+    /// Every release a `helm_release` instance names, as (namespace, name).
+    pub(crate) fn helm_named_releases(&self) -> Vec<(String, String)> {
+        read(&self.helm_named)
+            .values()
+            .flatten()
+            .map(|n| (n.namespace.clone(), n.name.clone()))
+            .collect()
+    }
+
     /// The `helm_release` instance naming release `name` in `namespace`, of the first state
     /// (in state order) that names it.
     pub fn helm_named(&self, namespace: &str, name: &str) -> Option<crate::intent::helm::Named> {
