@@ -607,7 +607,9 @@ async fn run() {
     let client = cp.client().await.expect("client");
     let ns = support::namespace(&client, "bench").await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
-    eprintln!("bench: creating {n} objects in {}", ns.name);
+    if !helm {
+        eprintln!("bench: creating {n} objects in {}", ns.name);
+    }
     let created = Instant::now();
     let mut named_total = n;
     if terraform {

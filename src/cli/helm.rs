@@ -219,6 +219,13 @@ async fn one(
         }
     }
     let (instances, unjudged) = helm::objects(&release, &address);
+    // A chart's HPA scales its target: `replicas` is then left out, as for a state's.
+    read.hpas.extend(
+        instances
+            .iter()
+            .filter(|i| i.id.kind == crate::core::ignore::scaled::KIND)
+            .map(|i| i.object.clone()),
+    );
     read.instances.extend(instances);
     read.unjudged.extend(unjudged);
 }

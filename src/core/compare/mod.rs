@@ -58,10 +58,13 @@ pub struct Options<'a> {
 /// Which additions live are drift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Additions {
-    /// Keys added to a map the intent sets (and content to a block it sets empty).
+    /// Keys added to a map the intent sets.
     pub keys: bool,
     /// Items added to a list or set the intent sets.
     pub items: bool,
+    /// Content in a struct the intent sets empty (`strategy: {}`, which the server fills
+    /// with its defaults).
+    pub blocks: bool,
 }
 
 impl Additions {
@@ -69,11 +72,13 @@ impl Additions {
     pub const ALL: Additions = Additions {
         keys: true,
         items: true,
+        blocks: true,
     };
     /// Only what the intent names is compared (patch-style resources).
     pub const NONE: Additions = Additions {
         keys: false,
         items: false,
+        blocks: false,
     };
 }
 
@@ -273,7 +278,7 @@ impl Walker<'_> {
         // there was added.
         if intent.is_empty() {
             if let Some(m) = live_map
-                && self.options.additions.keys
+                && self.options.additions.blocks
                 && m.values().any(|v| !is_zero(v))
                 && !(self.options.ignored)(path)
             {

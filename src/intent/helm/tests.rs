@@ -157,3 +157,62 @@ fn a_helm_release_instance_names_its_release_revision_and_values() {
     }
     assert!(Named::of("helm_release.x", &json!({})).is_none());
 }
+
+/// What the server and the cluster's controllers add to a chart's object is not drift; what
+/// someone adds to what the chart sets is.
+#[test]
+fn server_defaults_and_controller_keys_are_not_drift_but_additions_are() {
+    use crate::intent::terraform::judge::{self, Judgment};
+    let manifest = "---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  strategy: {}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.25
+          resources: {}
+";
+    let r = release(manifest, 1, json!({}));
+    let (instances, _) = objects(&r, "helm:shop/web");
+    let schema = crate::core::schema::builtin::schema();
+    let root = crate::core::kind::builtin("apps/v1", "Deployment")
+        .and_then(|k| schema.def(k.def))
+        .unwrap();
+    let mut live = instances[0].object.clone();
+    live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!("3");
+    live["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+    live["spec"]["replicas"] = json!(1);
+    live["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] =
+        json!("/dev/termination-log");
+    let judged =
+        |live: &Value| judge::judge(&instances[0], live, schema, root, &Default::default());
+    assert!(
+        matches!(judged(&live), Judgment::InSync { .. }),
+        "{:?}",
+        judged(&live)
+    );
+    let mut labelled = live.clone();
+    labelled["metadata"]["labels"]["team"] = json!("x");
+    let Judgment::Drifted { changes } = judged(&labelled) else {
+        panic!("a label added live is drift")
+    };
+    assert_eq!(changes[0].redacted(), "metadata.labels[team]: added");
+    let mut taken = live.clone();
+    taken["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove(MANAGED_BY);
+    assert!(
+        matches!(judged(&taken), Judgment::Drifted { .. }),
+        "Helm's label is intent"
+    );
+}

@@ -148,7 +148,9 @@ pub fn changes(
             if f == "annotations" && k.starts_with("tfdrift.jin.dev/") {
                 return true;
             }
-            if matches!(instance.source, Source::Typed { .. }) {
+            // Keys the cluster's own components put on objects (a Deployment's
+            // `deployment.kubernetes.io/revision`), unless the intent sets them.
+            if matches!(instance.source, Source::Typed { .. } | Source::Helm { .. }) {
                 let own = if f == "labels" {
                     &own_labels
                 } else {
@@ -205,7 +207,9 @@ pub fn changes(
             Source::Kubectl { ignored } => ignored
                 .iter()
                 .any(|p| ApiRule::from_path(p.clone()).matches(path)),
-            Source::Typed { .. } if instance.id.kind == "Job" => job_label(path),
+            Source::Typed { .. } | Source::Helm { .. } if instance.id.kind == "Job" => {
+                job_label(path)
+            }
             _ => false,
         }
     };
@@ -221,12 +225,23 @@ pub fn changes(
     };
     let (additions, null_is_absent) = match instance.source {
         Source::Typed { .. } => (Additions::ALL, true),
-        Source::Manifest { .. } | Source::Helm { .. } => (Additions::ALL, false),
+        Source::Manifest { .. } => (Additions::ALL, false),
+        // Helm sends what the chart renders and leaves the rest to the server: what the
+        // server puts in a block the chart renders empty (`strategy: {}`) is its default, not
+        // a change; a key or an item added to what the chart sets is.
+        Source::Helm { .. } => (
+            Additions {
+                blocks: false,
+                ..Additions::ALL
+            },
+            false,
+        ),
         // The kubectl provider fingerprints the body's keys and each list's length.
         Source::Kubectl { .. } => (
             Additions {
                 keys: false,
                 items: true,
+                blocks: false,
             },
             false,
         ),
