@@ -318,6 +318,26 @@ async fn check_judges_every_object_of_a_release_installed_by_helm() {
     );
     cp.kubectl(&["-n", n, "delete", "secret", corrupt]);
 
+    // The chart `helm create` writes (with its Ingress and HPA on): in sync as installed.
+    let created = tempfile::tempdir().unwrap();
+    let starter = created.path().join("starter");
+    helm.run(&["create", starter.to_str().unwrap()]);
+    helm.run(&[
+        "install",
+        "starter",
+        starter.to_str().unwrap(),
+        "-n",
+        n,
+        "--set",
+        "ingress.enabled=true",
+        "--set",
+        "autoscaling.enabled=true",
+    ]);
+    let (out, report) = check(cp, &["--helm-release", &format!("{n}/starter")], None);
+    let now = rows(&report);
+    assert_eq!(code(&out), 0, "{:?}", drifted(&now));
+    assert_eq!(now.len(), 5, "{now:?}");
+
     // The ConfigMap driver; a release that is not installed is missing.
     helm.run_with(
         &["install", "cm", &chart(), "-n", n],
