@@ -33,7 +33,7 @@ pub enum Status {
     Missing,
     Recreated,
     /// Read, but not judged: a kind the cluster does not serve, a permission the caller
-    /// lacks, a tainted instance, a Helm release.
+    /// lacks, a tainted instance, a release Helm is changing.
     NotJudged,
     /// A resource type tfdrift does not read.
     Unsupported,

@@ -98,11 +98,7 @@ pub async fn expand(client: Client, read: &mut Read, wanted: &[Wanted], timeout:
         let records = match list(client.clone(), &ns, timeout).await {
             Ok(records) => records,
             Err((why, is_error)) => {
-                let names: Vec<(String, Option<Named>)> = targets
-                    .iter()
-                    .filter(|((n, _), _)| *n == ns)
-                    .map(|((_, name), named)| (name.clone(), named.clone()))
-                    .collect();
+                let names = of_namespace(&targets, &ns);
                 let names = if names.is_empty() {
                     vec![("*".to_owned(), None)]
                 } else {
@@ -128,12 +124,7 @@ pub async fn expand(client: Client, read: &mut Read, wanted: &[Wanted], timeout:
                 targets.entry((ns.clone(), name.clone())).or_default();
             }
         }
-        let of_ns: Vec<(String, Option<Named>)> = targets
-            .iter()
-            .filter(|((n, _), _)| *n == ns)
-            .map(|((_, name), named)| (name.clone(), named.clone()))
-            .collect();
-        for (name, named) in of_ns {
+        for (name, named) in of_namespace(&targets, &ns) {
             let metas = records.get(&name).map(Vec::as_slice).unwrap_or_default();
             one(
                 client.clone(),
@@ -147,6 +138,18 @@ pub async fn expand(client: Client, read: &mut Read, wanted: &[Wanted], timeout:
             .await;
         }
     }
+}
+
+/// The releases of `ns` among `targets`, each with the `helm_release` naming it.
+fn of_namespace(
+    targets: &BTreeMap<(String, String), Option<Named>>,
+    ns: &str,
+) -> Vec<(String, Option<Named>)> {
+    targets
+        .iter()
+        .filter(|((n, _), _)| n == ns)
+        .map(|((_, name), named)| (name.clone(), named.clone()))
+        .collect()
 }
 
 /// A row about the release itself.
@@ -310,54 +313,49 @@ async fn fetch(
     driver: Driver,
     timeout: Duration,
 ) -> Result<Release, String> {
-    let (what, data) = match driver {
-        Driver::Secret => {
-            let api: Api<Secret> = Api::namespaced(client, ns);
-            let got = tokio::time::timeout(timeout, api.get(&meta.object)).await;
-            let secret = got
-                .map_err(|_| format!("reading Secret {ns}/{} timed out", meta.object))?
-                .map_err(|e| {
-                    format!(
-                        "cannot read Secret {ns}/{}: {}",
-                        meta.object,
-                        text::bounded(&text::chain(&crate::cluster::ApiError(e)), 300)
-                    )
-                })?;
-            if secret.type_.as_deref() != Some(record::SECRET_TYPE) {
-                return Err(format!(
-                    "Secret {ns}/{} is labelled owner=helm but is not of type {}",
-                    meta.object,
-                    record::SECRET_TYPE
-                ));
-            }
-            let data = secret
-                .data
-                .and_then(|mut d| d.remove("release"))
-                .map(|b| b.0)
-                .unwrap_or_default();
-            ("Secret", data)
-        }
-        Driver::ConfigMap => {
-            let api: Api<ConfigMap> = Api::namespaced(client, ns);
-            let got = tokio::time::timeout(timeout, api.get(&meta.object)).await;
-            let cm = got
-                .map_err(|_| format!("reading ConfigMap {ns}/{} timed out", meta.object))?
-                .map_err(|e| {
-                    format!(
-                        "cannot read ConfigMap {ns}/{}: {}",
-                        meta.object,
-                        text::bounded(&text::chain(&crate::cluster::ApiError(e)), 300)
-                    )
-                })?;
-            let data = cm
-                .data
-                .and_then(|mut d| d.remove("release"))
-                .unwrap_or_default()
-                .into_bytes();
-            ("ConfigMap", data)
-        }
+    let (what, decoded) = match driver {
+        Driver::Secret => (
+            "Secret",
+            get::<Secret>(client, ns, &meta.object, timeout)
+                .await?
+                .map(Release::of_secret),
+        ),
+        Driver::ConfigMap => (
+            "ConfigMap",
+            get::<ConfigMap>(client, ns, &meta.object, timeout)
+                .await?
+                .map(Release::of_config_map),
+        ),
     };
-    Release::decode(&data).map_err(|e| format!("release record {what} {ns}/{}: {e}", meta.object))
+    let decoded = decoded.ok_or_else(|| format!("{what} {ns}/{} is gone", meta.object))?;
+    decoded.map_err(|e| format!("release record {what} {ns}/{}: {e}", meta.object))
+}
+
+/// Object `name` of `ns`, `None` when it does not exist.
+async fn get<K>(
+    client: Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Option<K>, String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client, ns);
+    let kind = K::kind(&Default::default()).into_owned();
+    tokio::time::timeout(timeout, api.get_opt(name))
+        .await
+        .map_err(|_| format!("reading {kind} {ns}/{name} timed out"))?
+        .map_err(|e| {
+            format!(
+                "cannot read {kind} {ns}/{name}: {}",
+                text::bounded(&text::chain(&crate::cluster::ApiError(e)), 300)
+            )
+        })
 }
 
 #[cfg(test)]

@@ -178,6 +178,11 @@ impl Catalog {
         })
     }
 
+    /// Whether `kind` of `api_version` is namespaced, from discovery alone (no schema).
+    pub async fn namespaced(&self, api_version: &str, kind: &str) -> Result<bool, Unserved> {
+        Ok(self.discover(api_version, kind).await?.namespaced)
+    }
+
     async fn discover(&self, api_version: &str, kind: &str) -> Result<ApiResourceEntry, Unserved> {
         let resources = {
             let mut groups = self.groups.lock().await;

@@ -338,9 +338,9 @@ impl Releases {
                 }
                 self.unlock(id);
                 self.retry.remove(id);
-                let prefix = format!("sh.helm.release.v1.{}.v", id.suffix);
-                self.corrupt
-                    .retain(|(ns, record)| *ns != id.namespace || !record.starts_with(&prefix));
+                self.corrupt.retain(|(ns, object)| {
+                    *ns != id.namespace || !record::is_record_of(object, &id.suffix)
+                });
                 if let Some(gone) = self.published.remove(id) {
                     self.set_changed(id, &gone.address, false);
                     let _ = self
@@ -350,6 +350,8 @@ impl Releases {
                         .remove_label_values(&[&id.namespace, &id.suffix]);
                     info!(release = %id, "Helm release uninstalled or without a deployed revision; its objects are released");
                     let changed = self.w.intents.replace(id, HashMap::new());
+                    // The state watch reports what is missing: told, as for a state read.
+                    self.w.intents.presence_changed.notify_one();
                     self.trigger_all(&changed);
                 }
             }
@@ -389,13 +391,7 @@ impl Releases {
 
     fn trigger_all(&self, objects: &[ObjectId]) {
         for key in objects {
-            if let Some(tx) = self.w.triggers.get(key.kind.as_str())
-                && crate::core::fingerprint::KINDS.contains(&key.kind.as_str())
-                && ObjectId::new(&key.kind, "", "").group == key.group
-            {
-                let _ = tx.send((key.namespace.clone(), key.name.clone()));
-            }
-            self.w.intents.trigger(key);
+            crate::operator::tfstate::trigger(&self.w.triggers, &self.w.intents, key);
         }
     }
 
@@ -486,11 +482,10 @@ impl Releases {
             let (group, _) = crate::core::kind::split_api_version(&instance.api_version);
             if crate::core::kind::namespaced(group, &instance.id.kind).is_none()
                 && instance.object.pointer("/metadata/namespace").is_none()
-                && let Ok(served) = self
+                && let Ok(false) = self
                     .catalog
-                    .resolve(&instance.api_version, &instance.id.kind)
+                    .namespaced(&instance.api_version, &instance.id.kind)
                     .await
-                && !served.namespaced
             {
                 instance.id.namespace.clear();
             }
@@ -524,6 +519,7 @@ impl Releases {
             .with_label_values(&[&id.namespace, &id.suffix])
             .set(objects.len() as i64);
         let changed = self.w.intents.replace(id, named_objects);
+        self.w.intents.presence_changed.notify_one();
         for key in &changed {
             debug!(object = %key, release = %id, "intent from the Helm release changed; re-deciding it");
         }
@@ -590,19 +586,8 @@ impl Releases {
                 ReadError::Unreadable(crate::core::text::chain(&crate::cluster::ApiError(e)))
             })?;
         let Some(secret) = got else { return Ok(None) };
-        if secret.type_.as_deref() != Some(record::SECRET_TYPE) {
-            return Err(ReadError::Corrupt(format!(
-                "is labelled owner=helm but is not of type {}",
-                record::SECRET_TYPE
-            )));
-        }
-        let data = secret
-            .data
-            .and_then(|mut d| d.remove("release"))
-            .map(|b| b.0)
-            .unwrap_or_default();
         // Inflating a release (up to 64 MiB) runs on the blocking pool.
-        tokio::task::spawn_blocking(move || Release::decode(&data))
+        tokio::task::spawn_blocking(move || Release::of_secret(secret))
             .await
             .map_err(|_| ReadError::Unreadable("decoding was aborted".into()))?
             .map(Some)

@@ -85,7 +85,7 @@ impl StateIntent {
         let revision = self.helm_revision()?;
         self.state
             .is_helm()
-            .then(|| format!("sh.helm.release.v1.{}.v{revision}", self.state.suffix))
+            .then(|| crate::intent::helm::record::object_name(&self.state.suffix, revision))
     }
 
     /// Where the intent comes from, as events say it: `Terraform state (ADDRESS)`, `Helm
@@ -94,7 +94,7 @@ impl StateIntent {
         if self.state.is_helm() {
             let address = self.address();
             let revision = self.helm_revision().unwrap_or_default();
-            let named = if address.starts_with("helm:") {
+            let named = if crate::intent::helm::is_release_address(address) {
                 String::new()
             } else {
                 format!(", {address}")
@@ -497,8 +497,6 @@ impl Intents {
         drop(map);
         if !changed.is_empty() {
             self.named_changed.notify_one();
-            // What is missing may have changed with what is named.
-            self.presence_changed.notify_one();
         }
         for (key, claims) in contested {
             let states: Vec<String> = claims

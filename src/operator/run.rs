@@ -255,6 +255,15 @@ async fn run(args: Config) -> anyhow::Result<()> {
         );
     }
     if let Some(intents) = ctx.intents.clone() {
+        // What both sources of intent judge with, and publish their events through.
+        let defaults: Arc<[crate::core::ignore::api::ApiRule]> = args.ignore.api_rules().into();
+        let address_rules: Arc<[crate::core::ignore::api::AddressRule]> =
+            args.address_rules.clone().into();
+        let source_events = Arc::new(crate::operator::events::Publisher::new(
+            client.clone(),
+            contract::REPORTER,
+            &identity,
+        ));
         if !args.helm_namespaces.is_empty() {
             watches += 1;
             let watch = crate::operator::helm::Watch {
@@ -262,13 +271,9 @@ async fn run(args: Config) -> anyhow::Result<()> {
                 namespaces: args.helm_namespaces.clone(),
                 intents: intents.clone(),
                 triggers: state_triggers.clone(),
-                defaults: args.ignore.api_rules().into(),
-                address_rules: args.address_rules.clone().into(),
-                events: Arc::new(crate::operator::events::Publisher::new(
-                    client.clone(),
-                    contract::REPORTER,
-                    &identity,
-                )),
+                defaults: defaults.clone(),
+                address_rules: address_rules.clone(),
+                events: source_events.clone(),
                 metrics: metrics.clone(),
                 readiness: readiness.clone(),
                 leader: leader_rx.clone(),
@@ -295,13 +300,9 @@ async fn run(args: Config) -> anyhow::Result<()> {
             namespaces: args.terraform_state_namespaces.clone(),
             intents,
             triggers: state_triggers,
-            defaults: args.ignore.api_rules().into(),
-            address_rules: args.address_rules.clone().into(),
-            events: Arc::new(crate::operator::events::Publisher::new(
-                client.clone(),
-                contract::REPORTER,
-                &identity,
-            )),
+            defaults,
+            address_rules,
+            events: source_events,
             metrics: metrics.clone(),
             readiness: readiness.clone(),
             leader: leader_rx.clone(),

@@ -345,13 +345,7 @@ impl Reader {
     /// Has `key` decided again: by the label flow (a labelled object a state stopped or
     /// started naming) and by the controller of its kind for named objects.
     fn trigger(&self, key: &ObjectId) {
-        if let Some(tx) = self.w.triggers.get(key.kind.as_str())
-            && crate::core::fingerprint::KINDS.contains(&key.kind.as_str())
-            && ObjectId::new(&key.kind, "", "").group == key.group
-        {
-            let _ = tx.send((key.namespace.clone(), key.name.clone()));
-        }
-        self.w.intents.trigger(key);
+        trigger(&self.w.triggers, &self.w.intents, key);
     }
 
     /// Logs and counts the instances of `state` that are not judged, by reason.
@@ -701,6 +695,18 @@ impl Reader {
             let _ = self.w.synced.send(KIND);
         }
     }
+}
+
+/// Tells whoever decides `key` to decide it again: the spec-hash flow's controller of its
+/// kind (it may have to give the object up, or take it back) and the named objects'.
+pub(crate) fn trigger(triggers: &Triggers, intents: &Intents, key: &ObjectId) {
+    if let Some(tx) = triggers.get(key.kind.as_str())
+        && crate::core::fingerprint::KINDS.contains(&key.kind.as_str())
+        && ObjectId::new(&key.kind, "", "").group == key.group
+    {
+        let _ = tx.send((key.namespace.clone(), key.name.clone()));
+    }
+    intents.trigger(key);
 }
 
 /// The labels of `tfdrift_resource_missing`.

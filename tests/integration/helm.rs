@@ -364,6 +364,31 @@ async fn check_judges_every_object_of_a_release_installed_by_helm() {
     ns.delete(&client).await;
 }
 
+/// The operator on release namespace `n` alone (its records kept there too), ready.
+async fn operator(cp: &ControlPlane, identity: &str, n: &str, extra: &[&str]) -> support::Operator {
+    let mut args = vec![
+        "--helm-namespace",
+        n,
+        "--namespace",
+        n,
+        "--secret-namespaces",
+        n,
+        "--leader-election-namespace",
+        n,
+    ];
+    args.extend(extra);
+    let op = support::Operator::start(cp, identity, &args);
+    op.wait_ready().await;
+    op
+}
+
+/// The annotations of the `kind` named web in `n`.
+fn annotations_of(cp: &ControlPlane, n: &str, kind: &str) -> Value {
+    let out = cp.kubectl(&["-n", n, "get", kind, "web", "-o", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["metadata"]["annotations"].clone()
+}
+
 fn apply(cp: &ControlPlane, object: &Value) {
     cp.kubectl_stdin(&["apply", "-f", "-"], &object.to_string());
 }
@@ -479,23 +504,8 @@ async fn the_operator_reports_drift_behind_helms_back_naming_the_release() {
     let password = format!("password={PASSWORD}");
     helm.run(&["install", "web", &chart(), "-n", n, "--set", &password]);
     helm.run(&["install", "other", &chart(), "-n", n, "--set", &password]);
-    let args = [
-        "--helm-namespace",
-        n,
-        "--namespace",
-        n,
-        "--secret-namespaces",
-        n,
-        "--leader-election-namespace",
-        n,
-    ];
-    let op = support::Operator::start(cp, "helmop", &args);
-    op.wait_ready().await;
-    let annotations = |kind: &str| {
-        let out = cp.kubectl(&["-n", n, "get", kind, "web", "-o", "json"]);
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v["metadata"]["annotations"].clone()
-    };
+    let op = operator(cp, "helmop", n, &[]).await;
+    let annotations = |kind: &str| annotations_of(cp, n, kind);
     support::eventually(
         "Deployment web judged in sync",
         Duration::from_secs(90),
@@ -684,25 +694,14 @@ async fn the_operator_names_the_helm_release_address_and_the_state_wins() {
     });
     let dir = crate::terraform::backend(cp, &st.name);
     crate::terraform::push(dir.path(), &state, true);
-    let args = [
-        "--terraform-state-namespace",
-        st.name.as_str(),
-        "--helm-namespace",
+    let op = operator(
+        cp,
+        "helmtfop",
         n,
-        "--namespace",
-        n,
-        "--secret-namespaces",
-        n,
-        "--leader-election-namespace",
-        n,
-    ];
-    let op = support::Operator::start(cp, "helmtfop", &args);
-    op.wait_ready().await;
-    let annotations = |kind: &str| {
-        let out = cp.kubectl(&["-n", n, "get", kind, "web", "-o", "json"]);
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v["metadata"]["annotations"].clone()
-    };
+        &["--terraform-state-namespace", st.name.as_str()],
+    )
+    .await;
+    let annotations = |kind: &str| annotations_of(cp, n, kind);
     support::eventually(
         "the Deployment named by helm_release.web",
         Duration::from_secs(90),

@@ -28,6 +28,11 @@ pub fn address_of(namespace: &str, name: &str) -> String {
     format!("helm:{namespace}/{name}")
 }
 
+/// Whether `address` is one [`address_of`] made (no Terraform address names the release).
+pub fn is_release_address(address: &str) -> bool {
+    address.starts_with("helm:")
+}
+
 /// The id a release itself is named by in rows about it (`Release.helm.sh/NS/NAME`).
 pub fn release_id(namespace: &str, name: &str) -> ObjectId {
     ObjectId::in_group("helm.sh", "Release", namespace, name)

@@ -82,6 +82,20 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// The name of release `release`'s record of `revision` (either driver).
+pub fn object_name(release: &str, revision: u64) -> String {
+    format!("sh.helm.release.v1.{release}.v{revision}")
+}
+
+/// Whether `object` is one of release `release`'s records.
+pub fn is_record_of(object: &str, release: &str) -> bool {
+    object
+        .strip_prefix("sh.helm.release.v1.")
+        .and_then(|rest| rest.strip_prefix(release))
+        .and_then(|rest| rest.strip_prefix(".v"))
+        .is_some_and(|v| v.parse::<u64>().is_ok())
+}
+
 /// What a record says of its revision, from its labels and name alone: enough to choose
 /// which record to decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +178,8 @@ struct WireInfo {
 pub enum RecordError {
     #[error("has no data.release")]
     NoRelease,
+    #[error("is labelled owner=helm but is not of type {SECRET_TYPE}")]
+    NotARecord,
     #[error("data.release is not base64")]
     NotBase64,
     #[error("data.release does not inflate (corrupt gzip)")]
@@ -175,6 +191,30 @@ pub enum RecordError {
 }
 
 impl Release {
+    /// The release a record Secret holds (the Secret driver).
+    pub fn of_secret(secret: k8s_openapi::api::core::v1::Secret) -> Result<Release, RecordError> {
+        if secret.type_.as_deref() != Some(SECRET_TYPE) {
+            return Err(RecordError::NotARecord);
+        }
+        let data = secret
+            .data
+            .and_then(|mut d| d.remove("release"))
+            .map(|b| b.0)
+            .unwrap_or_default();
+        Release::decode(&data)
+    }
+
+    /// The release a record ConfigMap holds (`HELM_DRIVER=configmap`).
+    pub fn of_config_map(
+        config_map: k8s_openapi::api::core::v1::ConfigMap,
+    ) -> Result<Release, RecordError> {
+        let data = config_map
+            .data
+            .and_then(|mut d| d.remove("release"))
+            .unwrap_or_default();
+        Release::decode(data.as_bytes())
+    }
+
     /// A record's `data.release` as the storage driver wrote it: base64 text (a Secret's
     /// bytes after the API's own base64 is undone, or a ConfigMap's string).
     pub fn decode(data: &[u8]) -> Result<Release, RecordError> {
@@ -380,6 +420,14 @@ mod tests {
             values_digest(&Value::Null, &[]),
             values_digest(&serde_json::json!({}), &[])
         );
+    }
+
+    #[test]
+    fn record_names() {
+        assert_eq!(object_name("web", 3), "sh.helm.release.v1.web.v3");
+        assert!(is_record_of("sh.helm.release.v1.web.v3", "web"));
+        assert!(!is_record_of("sh.helm.release.v1.web-api.v3", "web"));
+        assert!(!is_record_of("sh.helm.release.v1.web.vx", "web"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Intent from Terraform's own record, its state (format v4): every managed instance of the
 //! Kubernetes provider (typed `kubernetes_*` resources, `kubernetes_manifest`, the patch-style
-//! resources), of `kubectl_manifest`, and `helm_release`, each read into the object it
-//! intends or named with the reason it is not judged.
+//! resources) and of `kubectl_manifest`, each read into the object it intends or named with
+//! the reason it is not judged; a `helm_release` into the release it names, whose objects are
+//! in the cluster's release record ([`crate::intent::helm`]).
 //!
 //! State holds secret values in plain text. Nothing read here is logged; an instance is named
 //! by its address only; Secret values are kept as keyed digests ([`crate::core::secret`]).
@@ -68,7 +69,7 @@ pub enum Source {
 pub enum Why {
     /// A resource type tfdrift does not read.
     Unsupported(String),
-    /// Read, but not judged by design or for now (tainted, deposed, a Helm release).
+    /// Read, but not judged by design or for now (tainted, deposed, a Helm release Helm is changing).
     NotJudged(String),
     /// Its attributes do not describe an object.
     Invalid(String),

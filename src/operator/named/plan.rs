@@ -152,7 +152,8 @@ pub(crate) fn plan(
         let drifted = verdict == Verdict::Drifted;
         let helm = state.state.is_helm();
         // A release's objects carry the Terraform address only when a helm_release names it.
-        let terraform_address = (!address.starts_with("helm:")).then(|| address.to_owned());
+        let terraform_address =
+            (!crate::intent::helm::is_release_address(address)).then(|| address.to_owned());
         let desired: [(&'static str, Option<String>); 11] = [
             (contract::DRIFTED, Some(verdict.drifted_value().to_owned())),
             (
